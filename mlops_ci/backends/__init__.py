@@ -1,0 +1,55 @@
+"""The port every backend implements, and the lazy choice of adapter: only the adapter imports its SDK."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
+from mlops_ci.errors import InputError
+
+if TYPE_CHECKING:
+    from mlops_ci.context import Settings
+    from mlops_ci.runner import Runner
+
+
+class Backend(Protocol):
+    """Domain verbs, named as Azure's SDK guidelines name them."""
+
+    name: str
+
+    def register_model(self, request: ModelRegistration) -> RegisteredModel: ...
+
+    def register_dataset(self, request: DatasetRegistration) -> RegisteredDataset: ...
+
+    def get_model(self, name: str, version: int | None = None) -> RegisteredModel: ...
+
+    def list_models(self, name: str | None = None) -> list[RegisteredModel]: ...
+
+    def get_dataset(self, name: str, version: int | None = None) -> RegisteredDataset: ...
+
+    def list_datasets(self, name: str | None = None) -> list[RegisteredDataset]: ...
+
+
+# backend name → "module:factory"; the module is imported only when that backend is chosen.
+BACKENDS: dict[str, str] = {
+    "local": "mlops_ci.backends.local.backend:open_local_backend",
+    "azureml": "mlops_ci.backends.azureml_v1.backend:open_azureml_backend",
+}
+
+
+def open_backend(settings: Settings, runner: Runner) -> Backend:
+    target = BACKENDS.get(settings.backend)
+    if target is None:
+        raise InputError("backend", f"Input 'backend' is '{settings.backend}', which is not a backend.",
+                         fix="Use one of: " + ", ".join(BACKENDS) + ".")
+    module_name, _, factory = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(("azureml", "azure")):
+            raise InputError("backend", f"The '{settings.backend}' backend needs the Azure ML SDK, which is not "
+                             "installed.", fix="Install it with `pip install 'mlops-ci[azure]'`.") from exc
+        raise
+    backend: Backend = getattr(module, factory)(settings, runner)
+    return backend

@@ -1,0 +1,1 @@
+"""The embedded local workspace: registries, scoring endpoints and pipelines on disk, no cloud."""

@@ -1,0 +1,1 @@
+"""Commands for people at a terminal: browsing the local workspace, the demo and the servers."""

@@ -1,0 +1,144 @@
+"""The settings common to every task, the GitHub run it belongs to, and what a task hands back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_ci.credentials import (
+    AzureCredentials,
+    WorkspaceRef,
+    credentials_given,
+    parse_credentials,
+    parse_workspace,
+)
+from mlops_ci.errors import InputError
+from mlops_ci.inputs import Inputs
+from mlops_ci.runner import Runner
+
+if TYPE_CHECKING:
+    from mlops_ci.backends import Backend
+
+BACKEND_NAMES = ("local", "azureml")
+
+
+@dataclass(frozen=True)
+class GithubRun:
+    """What the runner tells us about the workflow run (empty outside Actions)."""
+
+    repository: str = ""
+    sha: str = ""
+    ref: str = ""
+    server_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+    run_id: str = ""
+    workflow: str = ""
+    event_name: str = ""
+    event_path: str = ""
+    job: str = ""
+    token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> GithubRun:
+        return cls(
+            repository=environ.get("GITHUB_REPOSITORY", ""),
+            sha=environ.get("GITHUB_SHA", ""),
+            ref=environ.get("GITHUB_REF", ""),
+            server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
+            api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
+            run_id=environ.get("GITHUB_RUN_ID", ""),
+            workflow=environ.get("GITHUB_WORKFLOW", ""),
+            event_name=environ.get("GITHUB_EVENT_NAME", ""),
+            event_path=environ.get("GITHUB_EVENT_PATH", ""),
+            job=environ.get("GITHUB_JOB", ""),
+        )
+
+    @property
+    def run_url(self) -> str:
+        if not (self.repository and self.run_id):
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def provenance_tags(self) -> dict[str, str]:
+        """Tags that say where a registered asset came from; empty outside Actions."""
+        tags = {
+            "github.repository": self.repository,
+            "github.sha": self.sha,
+            "github.ref": self.ref,
+            "github.run_url": self.run_url,
+        }
+        return {k: v for k, v in tags.items() if v}
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    workspace_dir: Path
+    credentials: AzureCredentials | None = field(default=None, repr=False)
+    workspace: WorkspaceRef | None = None
+    github: GithubRun = field(default_factory=GithubRun)
+
+    @classmethod
+    def from_inputs(cls, inputs: Inputs, runner: Runner, environ: Mapping[str, str]) -> Settings:
+        credentials = parse_credentials(inputs, runner)
+        workspace = parse_workspace(inputs, credentials)
+        backend = inputs.raw("backend")
+        workspace_dir = Path(inputs.raw("workspace-dir")).expanduser()
+        if not workspace_dir.is_absolute():
+            workspace_dir = inputs.base_dir / workspace_dir
+        if backend == "":
+            backend = "azureml" if credentials_given(inputs) else "local"
+            if backend == "local":
+                runner.notice(
+                    f"No Azure credentials were given, so the embedded local workspace in '{inputs.raw('workspace-dir')}'"
+                    " is used. Set 'backend: local' to say so, or give azure-credentials to use Azure ML.",
+                    title="mlops-ci backend",
+                )
+        elif backend not in BACKEND_NAMES:
+            raise InputError("backend", f"Input 'backend' is '{backend[:40]}', which is not a backend.",
+                             fix="Use local or azureml (or leave it empty to choose by the credentials given).")
+        if backend == "azureml":
+            if credentials is None:
+                raise InputError("azure-credentials", "The azureml backend needs Azure credentials, and none were given.",
+                                 fix="Set azure-credentials (the JSON of `az ad sp create-for-rbac --json-auth`) or "
+                                     "client-id, tenant-id and subscription-id.")
+            if workspace is None:
+                raise InputError("workspace-name", "The azureml backend needs a workspace, and none was given.",
+                                 fix="Set workspace-name and resource-group, or workspace-config.")
+        elif credentials is not None:
+            runner.warning("Azure credentials were given but 'backend' is local: they are not used.",
+                           title="mlops-ci backend")
+        return cls(backend=backend, workspace_dir=workspace_dir, credentials=credentials, workspace=workspace,
+                   github=GithubRun.from_environ(environ))
+
+
+@dataclass
+class Context:
+    """What a task runs with: its settings, the runner to talk through, and the backend, opened on first use."""
+
+    settings: Settings
+    runner: Runner
+    environ: Mapping[str, str]
+    started: float = field(default_factory=time.monotonic)
+    _backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from mlops_ci.backends import open_backend
+
+            self._backend = open_backend(self.settings, self.runner)
+        return self._backend
+
+
+@dataclass
+class TaskResult:
+    """A task's outputs (in action.yml order), what it did in Markdown, and links worth showing."""
+
+    outputs: dict[str, str]
+    done: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    details: str = ""

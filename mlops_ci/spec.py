@@ -1,0 +1,86 @@
+"""The action's inputs and outputs, declared once: action.yml, the CLI flags and the input reader all come from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    description: str
+    default: str = ""
+    secret: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    description: str
+    secret: bool = False
+
+
+# Inputs every task reads (backend choice, workspace, credentials). Order is the order in action.yml.
+COMMON_INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("task", "The task to run: register-model, register-dataset, and the other tasks listed in the README.",
+              required=True),
+    InputSpec("backend", "Where the task runs: `local` (the embedded local workspace) or `azureml`. "
+              "When empty: `azureml` if Azure credentials are given, otherwise `local`."),
+    InputSpec("workspace-dir", "Directory of the embedded local workspace.", default=".mlops-ci"),
+    InputSpec("azure-credentials", "The JSON printed by `az ad sp create-for-rbac --json-auth` (or `--sdk-auth`).",
+              secret=True),
+    InputSpec("client-id", "Service principal (application) client id; with tenant-id and subscription-id instead "
+              "of azure-credentials. Without client-secret, GitHub OIDC is used."),
+    InputSpec("tenant-id", "Microsoft Entra tenant id, with client-id."),
+    InputSpec("subscription-id", "Azure subscription id, with client-id."),
+    InputSpec("client-secret", "Service principal secret, with client-id; leave empty to sign in with GitHub OIDC.",
+              secret=True),
+    InputSpec("workspace-name", "Azure ML workspace name (with resource-group)."),
+    InputSpec("resource-group", "Resource group of the Azure ML workspace."),
+    InputSpec("workspace-config", "Path to a config.json downloaded from Azure ML Studio, instead of "
+              "workspace-name and resource-group."),
+)
+
+TASK_INPUTS: tuple[InputSpec, ...] = (
+    # register-model
+    InputSpec("model-path", "register-model: the model file or folder to register."),
+    InputSpec("model-name", "register-model: the registered model's name."),
+    InputSpec("model-description", "register-model: a description stored with the version."),
+    InputSpec("model-tags", "register-model: tags, as a YAML/JSON mapping or `key=value` lines."),
+    InputSpec("model-properties", "register-model: properties, as a YAML/JSON mapping or `key=value` lines."),
+    InputSpec("model-framework", "register-model: the model framework (for example Onnx, ScikitLearn)."),
+    InputSpec("force-new-version", "register-model: register a new version even when the content is identical "
+              "to the latest version.", default="false"),
+    # register-dataset
+    InputSpec("dataset-path", "register-dataset: a local file or folder, or an http(s) URL (stored as a "
+              "reference, never downloaded)."),
+    InputSpec("dataset-name", "register-dataset: the registered dataset's name."),
+    InputSpec("dataset-type", "register-dataset: `tabular` (CSV or Parquet with a header) or `file`.",
+              default="tabular"),
+    InputSpec("dataset-description", "register-dataset: a description stored with the version."),
+    InputSpec("dataset-tags", "register-dataset: tags, as a YAML/JSON mapping or `key=value` lines."),
+)
+
+OUTPUTS: tuple[OutputSpec, ...] = (
+    OutputSpec("backend", "The backend that ran the task (`local` or `azureml`)."),
+    OutputSpec("model-name", "register-model: the model's name."),
+    OutputSpec("model-version", "register-model: the version registered or reused."),
+    OutputSpec("model-id", "register-model: `name:version`."),
+    OutputSpec("model-sha256", "register-model: sha256 of the model content (of the file, or of the folder's "
+               "sorted `sha256  path` listing)."),
+    OutputSpec("model-reused", "register-model: `true` when identical content was already the latest version."),
+    OutputSpec("dataset-name", "register-dataset: the dataset's name."),
+    OutputSpec("dataset-version", "register-dataset: the version registered or reused."),
+    OutputSpec("dataset-id", "register-dataset: `name:version`."),
+    OutputSpec("dataset-reused", "register-dataset: `true` when the content (or the URL) was unchanged."),
+)
+
+
+def all_inputs() -> tuple[InputSpec, ...]:
+    return COMMON_INPUTS + TASK_INPUTS
+
+
+INPUTS_BY_NAME: dict[str, InputSpec] = {spec.name: spec for spec in all_inputs()}
+SECRET_INPUTS: frozenset[str] = frozenset(spec.name for spec in all_inputs() if spec.secret)
+SECRET_OUTPUTS: frozenset[str] = frozenset(spec.name for spec in OUTPUTS if spec.secret)
