@@ -1,0 +1,3 @@
+"""Shared pytest configuration for the test suite."""
+
+pytest_plugins = ["tests.azure_emulator.pytest_plugin"]
