@@ -93,11 +93,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if argv and argv[0] == "--version":
             runner.stdout.write(f"mlops-ci {__version__}\n")
             return ExitStatus.SUCCESS
+        task = argv[0] if argv else inputs_from_environ(environ).get("task", "").strip() or "?"
         if argv and argv[0] in COMMANDS:
             module_name, _, function = COMMANDS[argv[0]].partition(":")
             command = getattr(importlib.import_module(module_name), function)
             return int(command(argv[1:], runner, environ))
-        task = argv[0] if argv else inputs_from_environ(environ).get("task", "").strip() or "?"
         if not argv and task == "?":
             raise InputError("task", "No task was given.", fix="Set the 'task' input, or run `mlops-ci TASK`; "
                              "`mlops-ci --help` lists them.")

@@ -131,3 +131,31 @@ class Runner:
                 value = value.replace("\n", "\\n")
                 self.stdout.write(f"{key}={value}\n")
         self.stdout.flush()
+
+
+def parse_output_file(text: str) -> dict[str, str]:
+    """Read a $GITHUB_OUTPUT file the way the runner does: `name=value` lines and `name<<DELIM` heredocs."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, _, delimiter = line.partition("<<")
+            value: list[str] = []
+            while index < len(lines) and lines[index] != delimiter:
+                value.append(lines[index])
+                index += 1
+            if index >= len(lines):
+                raise ValueError(f"output '{name}' has no closing delimiter")
+            index += 1
+            outputs[name] = "\n".join(value)
+        else:
+            name, sep, value_text = line.partition("=")
+            if not sep:
+                raise ValueError(f"malformed output line: {line!r}")
+            outputs[name] = value_text
+    return outputs
