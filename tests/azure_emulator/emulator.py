@@ -290,6 +290,10 @@ class AzureEmulator:
     def create_aml_compute(self, name: str = "cpu-cluster", **properties: Any) -> dict[str, Any]:
         return workspace_api.add_compute(self, name, "AmlCompute", properties)
 
+    def seed_pipeline_run(self, experiment: str = "training") -> str:
+        """A finished pipeline run with a (trivial) graph, to publish from; returns the run id."""
+        return pipelines.seed_pipeline_run(self, experiment)
+
     def script_scoring(self, service_name: str, *, reply: Any = None, status: int = 200) -> None:
         """Make a deployed service's scoring URI answer ``reply`` (JSON) with ``status``."""
         with self.lock:

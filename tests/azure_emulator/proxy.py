@@ -131,7 +131,9 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
             tls = self.server.ca.server_context(host).wrap_socket(sock, server_side=True)
         except (ssl.SSLError, OSError):
             return
-        self._serve(tls, tls.makefile("rb"), "https", host, None)
+        # The TLS socket takes over the descriptor, so socketserver's own close would miss it.
+        with tls:
+            self._serve(tls, tls.makefile("rb"), "https", host, None)
 
     def _relay(self, sock: socket.socket, host: str, port: int) -> None:
         # Loopback servers of other test fakes stay reachable through the proxy; nothing else is relayed.

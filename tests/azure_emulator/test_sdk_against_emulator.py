@@ -232,3 +232,203 @@ def test_aks_deploy_on_aks_compute(ws: Any, env: AzureEmulator, model_files: Pat
     with pytest.raises(ComputeTargetException):
         ComputeTarget(ws, "missing")
     assert_only_azure(env, "aks-prod.westeurope.cloudapp.azure.com")
+
+
+# -- pipelines ----------------------------------------------------------------------------------------------------
+PIPELINE_YAML = """\
+pipeline:
+  description: trains the model
+  default_compute: cpu-cluster
+  parameters:
+    learning_rate:
+      type: float
+      default: 0.1
+  steps:
+    train:
+      type: PythonScriptStep
+      name: train
+      script_name: train.py
+      source_directory: steps
+      arguments:
+        - --learning-rate
+        - parameter:learning_rate
+      allow_reuse: true
+"""
+
+
+def poll_until_done(run: Any, limit: int = 10) -> list[str]:
+    seen = []
+    for _ in range(limit):
+        seen.append(run.get_status())
+        if seen[-1] in ("Finished", "Failed", "Canceled"):
+            break
+    return seen
+
+
+def test_publish_from_yaml_submit_and_rest_trigger(ws: Any, env: AzureEmulator, tmp_path: Path) -> None:
+    from azureml.pipeline.core import Pipeline, PublishedPipeline
+
+    env.create_aml_compute("cpu-cluster")
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "train.py").write_text("print('training')\n")
+    (tmp_path / "pipeline.yml").write_text(PIPELINE_YAML)
+    env.clear_log()
+    published = Pipeline.load_yaml(ws, "pipeline.yml").publish(name="train", description="nightly", version="1")
+    publish_requests = len(env.requests)
+    assert env.state.snapshots and env.state.modules
+    fetched = PublishedPipeline.get(ws, published.id)
+    assert fetched.name == "train" and fetched.endpoint == published.endpoint
+    run = fetched.submit(ws, "nightly", pipeline_parameters={"learning_rate": 0.2})
+    assert poll_until_done(run)[-1] == "Finished"
+    # The REST trigger: a bearer token for the service principal, the documented body, the run id back.
+    token = ws._auth.get_authentication_header()
+    reply = requests.post(published.endpoint, headers=token, timeout=10,
+                          json={"ExperimentName": "nightly", "ParameterAssignments": {"learning_rate": "0.3"}})
+    assert reply.status_code == 200
+    run_id = reply.json()["Id"]
+    assert env.state.runs[run_id]["parameters"] == {"learning_rate": "0.3"}
+    assert requests.post(published.endpoint, json={"ExperimentName": "x"}, timeout=10).status_code == 401
+    assert publish_requests <= 14
+    assert_only_azure(env)
+
+
+def test_publish_from_pipeline_run_and_endpoint_versions(ws: Any, env: AzureEmulator) -> None:
+    from azureml.core import Experiment
+    from azureml.pipeline.core import PipelineEndpoint, PipelineRun
+
+    run_id = env.seed_pipeline_run("training")
+    pipeline_run = PipelineRun(Experiment(ws, "training"), run_id)
+    assert pipeline_run.get_status() == "Finished"
+    first = pipeline_run.publish_pipeline(name="train", description="from run", version="1")
+    second = pipeline_run.publish_pipeline(name="train", description="from run", version="2")
+    endpoint = PipelineEndpoint.publish(ws, name="train-endpoint", pipeline=first, description="stable url")
+    assert endpoint.default_version == "0"
+    same = PipelineEndpoint.get(ws, name="train-endpoint")
+    same.add_default(second)
+    assert PipelineEndpoint.get(ws, id=endpoint.id).default_version == "1"
+    submitted = same.submit("nightly")
+    assert env.state.runs[submitted.id]["pipelineId"] == second.id
+    assert poll_until_done(submitted)[-1] == "Finished"
+    assert_only_azure(env)
+
+
+def test_pipeline_run_scripted_failure_and_polls(ws: Any, env: AzureEmulator) -> None:
+    from azureml.core import Experiment
+    from azureml.pipeline.core import PipelineRun
+
+    env.state.run_polls = 3
+    published = PipelineRun(Experiment(ws, "training"), env.seed_pipeline_run()).publish_pipeline(
+        name="train", description="d", version="1")
+    env.fail("POST", r"/PipelineSubmit/", "run_failed", message="train.py exited with code 1")
+    run = published.submit(ws, "nightly")
+    statuses = poll_until_done(run)
+    assert statuses[-1] == "Failed" and "Running" in statuses
+    history = requests.get(f"{env.api_host_url}/history/v1.0{env.workspace_scope}/experiments/nightly/runs/{run.id}",
+                           headers=ws._auth.get_authentication_header(), timeout=10).json()
+    assert history["status"] == "Failed" and "exited with code 1" in history["error"]["error"]["message"]
+
+
+# -- datastores and datasets --------------------------------------------------------------------------------------
+def test_default_datastore(ws: Any, env: AzureEmulator) -> None:
+    from azureml.core import Datastore
+
+    store = Datastore.get(ws, "workspaceblobstore")
+    assert store.account_name == env.storage_account and store.container_name.startswith("azureml-blobstore-")
+    assert ws.get_default_datastore().name == "workspaceblobstore"
+    assert_only_azure(env)
+
+
+def test_dataset_register_from_url(ws: Any, env: AzureEmulator) -> None:
+    pytest.importorskip("azureml.dataprep", reason="Dataset.Tabular/File need azureml-dataset-runtime")
+    from azureml.core import Dataset
+
+    url = f"https://{env.blob_host}/public/iris.csv"
+    env.state.blobs[("public", "iris.csv")] = {"data": b"a,b\n1,2\n", "etag": '"0x1"', "md5": "", "metadata": {},
+                                               "content_type": "text/csv", "last_modified": "Mon, 01 Jan 2024"}
+    tabular = Dataset.Tabular.from_delimited_files(path=url)
+    first = tabular.register(ws, "iris", create_new_version=True)
+    again = tabular.register(ws, "iris", create_new_version=True)
+    assert first.version == again.version == 1
+    files = Dataset.File.from_files(path=url).register(ws, "iris-files", create_new_version=True)
+    assert Dataset.get_by_name(ws, "iris-files").id == files.id
+
+
+# -- scripted faults ----------------------------------------------------------------------------------------------
+def models_url(env: AzureEmulator) -> str:
+    return f"{env.api_host_url}/modelmanagement/v1.0{env.workspace_scope}/models"
+
+
+@pytest.mark.parametrize(("kind", "status"), [(429, 429), (500, 500), (502, 502), (503, 503), (504, 504),
+                                              ("conflict", 409), ("throttle", 429)],
+                         ids=["429", "500", "502", "503", "504", "conflict", "throttle-named"])
+def test_status_faults_are_delivered_then_cleared(ws: Any, env: AzureEmulator, kind: Any, status: int) -> None:
+    headers = ws._auth.get_authentication_header()
+    fault = env.fail("GET", r"/models", kind, times=2, retry_after=7)
+    for _ in range(2):
+        reply = requests.get(models_url(env), headers=headers, timeout=10)
+        assert reply.status_code == status
+        assert "error" in reply.json()
+    if status == 429:
+        assert reply.headers["Retry-After"] == "7"
+    assert requests.get(models_url(env), headers=headers, timeout=10).status_code == 200
+    assert fault.delivered == 2
+
+
+def test_pipelines_faults_use_the_pipelines_envelope(ws: Any, env: AzureEmulator) -> None:
+    env.fail("GET", r"/DataTypes", 503)
+    reply = requests.get(f"{env.api_host_url}/pipelines/v1.0{env.workspace_scope}/DataTypes",
+                         headers=ws._auth.get_authentication_header(), timeout=10)
+    assert reply.status_code == 503 and reply.json()["Error"]["Code"] == "ServiceUnavailable"
+
+
+def test_reset_closes_the_connection(ws: Any, env: AzureEmulator) -> None:
+    env.fail("GET", r"/models", "reset")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(models_url(env), headers=ws._auth.get_authentication_header(), timeout=10)
+    assert env.requests[-1].status == -1
+
+
+def test_sdk_rides_over_a_reset_and_a_502(ws: Any, env: AzureEmulator, model_files: Path) -> None:
+    from azureml.core import Model
+
+    Model.register(ws, model_path="model/model.onnx", model_name="churn")
+    reset = env.fail("GET", r"/models\?", "reset")
+    bad_gateway = env.fail("GET", r"/models\?", 502)
+    # The SDK retries both at once (its back-off starts at zero for these), so no sleep is needed here.
+    assert Model(ws, name="churn").version == 1
+    assert (reset.delivered, bad_gateway.delivered) == (1, 1)
+
+
+def test_operation_that_never_finishes(ws: Any, env: AzureEmulator, model_files: Path) -> None:
+    from azureml.core import Model
+    from azureml.core.webservice import AciWebservice
+
+    model = Model.register(ws, model_path="model/model.onnx", model_name="churn")
+    env.fail("POST", r"/services$", "operation_hangs")
+    service = Model.deploy(ws, "stuck", [model], inference_config(), AciWebservice.deploy_configuration())
+    headers = ws._auth.get_authentication_header()
+    # wait_for_deployment sleeps 5 s between polls, so the hang is observed through the operation itself.
+    states = [requests.get(service._operation_endpoint, headers=headers, timeout=10).json()["state"]
+              for _ in range(5)]
+    assert states == ["Running"] * 5
+    assert env.state.services["stuck"]["state"] == "Transitioning"
+    conflict = requests.patch(f"{env.api_host_url}/modelmanagement/v1.0{env.workspace_scope}/services/stuck",
+                              json=[{"op": "replace", "path": "/description", "value": "x"}], headers=headers,
+                              timeout=10)
+    assert conflict.status_code == 409
+
+
+def test_unknown_route_and_host_fail_closed(ws: Any, env: AzureEmulator) -> None:
+    headers = ws._auth.get_authentication_header()
+    reply = requests.get(f"{env.api_host_url}/nothing/here", headers=headers, timeout=10)
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "RouteNotFound"
+    with pytest.raises(requests.exceptions.ProxyError):
+        requests.get("https://example.com/", timeout=10)
+    # A plain-http request through the proxy gets the proxy's own 502.
+    assert requests.get("http://169.254.169.254/metadata/instance", timeout=10).status_code == 502
+    refused = {r.host for r in env.requests if r.status == 0}
+    assert refused == {"example.com", "169.254.169.254"}
+
+
+def test_data_plane_requires_a_token(env: AzureEmulator) -> None:
+    assert requests.get(models_url(env), timeout=10).status_code == 401

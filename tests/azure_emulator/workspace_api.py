@@ -245,17 +245,28 @@ def build(emulator: "AzureEmulator") -> Router:
         return json_response({"value": [], "continuationToken": None, "nextLink": None})
 
     def snapshot_latest(request: Request) -> Response:
-        return error_response(404, "SnapshotNotFound", "No snapshot has been taken yet.")
+        # The SDK diffs against the latest snapshot and uploads only what changed.
+        with emulator.lock:
+            latest = list(state.snapshots.values())[-1] if state.snapshots else None
+        if latest is None:
+            return json_response({"id": None, "root": {}})
+        return json_response({"id": latest["id"], "root": latest["root"]})
 
     def snapshot_getblob(request: Request) -> Response:
-        body = request.json() or {}
-        entries = body if isinstance(body, list) else body.get("fileNodes") or body.get("files") or []
-        return json_response({"fileNodes": [], "blobUris": {}, "files": entries})
+        names = (request.json() or {}).get("FileNames") or []
+        prefix = f"snapshots/{uuid.uuid4().hex[:8]}"
+        return json_response({"fileNodes": [{"fullName": name, "blobUri": sas_uri(emulator, "snapshots",
+                                                                                 f"{prefix}/{name}")}
+                                            for name in names]})
 
     def snapshot_create(request: Request, snapshot_id: str) -> Response:
+        body = request.json() or {}
+        files = (body.get("FileRevisionList") or {}).get("FileNodes") or []
         with emulator.lock:
-            state.snapshots[snapshot_id] = {"id": snapshot_id, "body": request.json()}
-        return json_response({"id": snapshot_id, "root": (request.json() or {}).get("root")}, 201)
+            state.snapshots[snapshot_id] = {"id": snapshot_id, "root": body.get("DirTreeNode") or {},
+                                            "files": [f.get("FullName") for f in files],
+                                            "parent": body.get("ParentSnapshotId")}
+        return json_response({"id": snapshot_id, "root": body.get("DirTreeNode") or {}}, 201)
 
     def get_datastore(request: Request, name: str) -> Response:
         with emulator.lock:
