@@ -64,3 +64,58 @@ class RegisteredDataset:
     @property
     def id(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+# -- pipelines ------------------------------------------------------------------------------------------------
+# Run and step statuses, as Azure ML's run history reports them.
+NOT_STARTED, RUNNING, COMPLETED, FAILED, CANCELED = "NotStarted", "Running", "Completed", "Failed", "Canceled"
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELED})
+
+
+@dataclass(frozen=True)
+class PublishedPipeline:
+    id: str
+    name: str
+    version: str
+    endpoint: str  # the REST URL that triggers this very pipeline
+    description: str = ""
+    created_at: str = ""
+    endpoint_name: str = ""  # set when published under a pipeline endpoint
+    endpoint_url: str = ""  # the endpoint's URL, which submits its default version
+    steps: tuple[str, ...] = ()
+    edges: tuple[tuple[str, str, str], ...] = ()  # (from step, to step, pipeline data)
+    parameters: dict[str, str] = field(default_factory=dict)  # name → default, as text
+
+
+@dataclass(frozen=True)
+class StepRun:
+    id: str
+    name: str
+    status: str
+    started_at: str = ""
+    finished_at: str = ""
+    duration_seconds: float | None = None
+    reused_from: str = ""  # the step run whose outputs were reused (allow_reuse), or empty
+    exit_code: int | None = None
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    id: str
+    pipeline_id: str
+    experiment_name: str
+    status: str
+    url: str = ""
+    created_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    steps: tuple[StepRun, ...] = ()
+    error: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
+from mlops_ci.domain import (
+    DatasetRegistration,
+    ModelRegistration,
+    PipelineRun,
+    PublishedPipeline,
+    RegisteredDataset,
+    RegisteredModel,
+)
 from mlops_ci.errors import InputError
 
 if TYPE_CHECKING:
     from mlops_ci.context import Settings
+    from mlops_ci.pipelineyaml import PipelineDefinition
     from mlops_ci.runner import Runner
 
 
@@ -29,6 +38,31 @@ class Backend(Protocol):
     def get_dataset(self, name: str, version: int | None = None) -> RegisteredDataset: ...
 
     def list_datasets(self, name: str | None = None) -> list[RegisteredDataset]: ...
+
+    # -- pipelines (v1: PublishedPipeline, PipelineEndpoint, PipelineRun) --------------------------------------
+    def publish_pipeline(self, definition: PipelineDefinition, *, name: str, description: str = "",
+                         version: str = "", endpoint_name: str = "") -> PublishedPipeline: ...
+
+    def publish_pipeline_from_run(self, run_id: str, *, experiment_name: str, name: str, description: str = "",
+                                  version: str = "", endpoint_name: str = "") -> PublishedPipeline: ...
+
+    def get_published_pipeline(self, pipeline_id: str) -> PublishedPipeline: ...
+
+    def get_pipeline_endpoint(self, name: str, *, version: str = "") -> PublishedPipeline: ...
+
+    def submit_pipeline(self, pipeline_id: str, *, experiment_name: str,
+                        parameters: Mapping[str, object] | None = None, description: str = "",
+                        tags: Mapping[str, str] | None = None, max_parallel_steps: int | None = None) -> PipelineRun: ...
+
+    def get_pipeline_run(self, run_id: str, *, experiment_name: str = "") -> PipelineRun: ...
+
+    def list_pipeline_runs(self, *, experiment_name: str = "", limit: int = 50) -> list[PipelineRun]: ...
+
+    def get_step_logs(self, run_id: str, step_name: str) -> str: ...
+
+    def cancel_pipeline_run(self, run_id: str) -> PipelineRun: ...
+
+    def get_authentication_header(self) -> dict[str, str]: ...
 
 
 # backend name → "module:factory"; the module is imported only when that backend is chosen.
