@@ -3,4 +3,4 @@
 from .ca import CertificateAuthority
 from .emulator import FAULT_KINDS, AzureEmulator, RequestRecord
 
-__all__ = ["FAULT_KINDS", "AzureEmulator", "CertificateAuthority", "RequestRecord"]
+__all__ = ["FAULT_KINDS", AzureEmulator, "CertificateAuthority", "RequestRecord"]

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 HOST = "management.azure.com"
 
 
-def workspace_resource(emulator: "AzureEmulator") -> dict[str, object]:
+def workspace_resource(emulator: AzureEmulator) -> dict[str, object]:
     scope = emulator.workspace_scope
     rg_scope = f"/subscriptions/{emulator.subscription_id}/resourceGroups/{emulator.resource_group}/providers"
     return {
@@ -42,7 +42,7 @@ def workspace_resource(emulator: "AzureEmulator") -> dict[str, object]:
     }
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
 
     def subscription_record() -> dict[str, object]:

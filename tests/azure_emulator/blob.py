@@ -32,7 +32,7 @@ def _common(extra: dict[str, str] | None = None) -> dict[str, str]:
     return headers
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
     blobs = emulator.state.blobs
     blocks = emulator.state.uncommitted_blocks

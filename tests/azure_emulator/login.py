@@ -42,7 +42,7 @@ def _aad_error(status: int, error: str, code: int, description: str) -> Response
     }, status)
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
     base = f"https://{HOST}"
 

@@ -39,7 +39,7 @@ def _apply_patch(target: dict[str, Any], operations: list[dict[str, Any]]) -> No
             node[parts[-1]] = operation.get("value")
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
     state = emulator.state
     mms = rf"/modelmanagement/v1\.0{WS}"

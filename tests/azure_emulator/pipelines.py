@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .http import Request, Response, Router, error_response, json_response
-from .workspace_api import WS, ensure_experiment, new_run, now_iso, run_status
+from .workspace_api import WS, new_run, now_iso, run_status
 
 if TYPE_CHECKING:
     from .emulator import AzureEmulator
@@ -40,20 +40,20 @@ def _interface(structured: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_graph(emulator: "AzureEmulator", graph: dict[str, Any] | None,
+def create_graph(emulator: AzureEmulator, graph: dict[str, Any] | None,
                  interface: dict[str, Any] | None = None) -> str:
     graph_id = str(uuid.uuid4())
     body = copy.deepcopy(graph) if graph else {"ModuleNodes": [], "DatasetNodes": [], "Edges": []}
     body.update({"Id": graph_id, "Etag": uuid.uuid4().hex, "CreatedDate": now_iso(), "LastModifiedDate": now_iso(),
                  "EntityStatus": "Active"})
     with emulator.lock:
-        emulator.state.graphs[graph_id] = {
-            "graph": body, "interface": interface or {"Parameters": [], "DataPathParameters": [],
-                                                      "DataPathParameterList": [], "AssetOutputSettingsParameterList": []}}
+        empty = {"Parameters": [], "DataPathParameters": [], "DataPathParameterList": [],
+                 "AssetOutputSettingsParameterList": []}
+        emulator.state.graphs[graph_id] = {"graph": body, "interface": interface or empty}
     return graph_id
 
 
-def seed_pipeline_run(emulator: "AzureEmulator", experiment: str = "training") -> str:
+def seed_pipeline_run(emulator: AzureEmulator, experiment: str = "training") -> str:
     """A finished pipeline run, as if a training pipeline had run earlier; returns its id."""
     graph_id = create_graph(emulator, None)
     run = new_run(emulator, experiment, graph_id=graph_id)
@@ -61,7 +61,7 @@ def seed_pipeline_run(emulator: "AzureEmulator", experiment: str = "training") -
     return run["runId"]
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
     state = emulator.state
     base = rf"/pipelines/v1\.0{WS}"

@@ -18,7 +18,7 @@ from .ca import CertificateAuthority
 from .http import REASONS, Request, Response
 
 # Returns the reply, or None to drop the connection without one (a scripted reset).
-Dispatch = Callable[[Request], "Response | None"]
+Dispatch = Callable[[Request], Response | None]
 # Says whether the emulator serves a host; unknown hosts are refused at CONNECT time.
 Knows = Callable[[str], bool]
 
@@ -101,7 +101,7 @@ def _reset(sock: socket.socket) -> None:
 
 
 class _ProxyHandler(socketserver.BaseRequestHandler):
-    server: "ProxyServer"
+    server: ProxyServer
 
     def handle(self) -> None:
         sock: socket.socket = self.request

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .emulator import AzureEmulator
 
 
-def _service_for(emulator: "AzureEmulator", host: str, path: str | None = None) -> dict | None:
+def _service_for(emulator: AzureEmulator, host: str, path: str | None = None) -> dict | None:
     with emulator.lock:
         for service in emulator.state.services.values():
             parts = urlsplit(service.get("scoringUri") or "")
@@ -25,11 +25,11 @@ def _service_for(emulator: "AzureEmulator", host: str, path: str | None = None) 
     return None
 
 
-def serves(emulator: "AzureEmulator", host: str) -> bool:
+def serves(emulator: AzureEmulator, host: str) -> bool:
     return _service_for(emulator, host) is not None
 
 
-def build(emulator: "AzureEmulator") -> Callable[[Request], Response]:
+def build(emulator: AzureEmulator) -> Callable[[Request], Response]:
     def handle(request: Request) -> Response:
         service = _service_for(emulator, request.host, request.path)
         if service is None or service.get("state") != "Healthy":

@@ -20,13 +20,13 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
 
 
-def sas_uri(emulator: "AzureEmulator", container: str, path: str) -> str:
+def sas_uri(emulator: AzureEmulator, container: str, path: str) -> str:
     expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
     return (f"https://{emulator.blob_host}/{container}/{path}?sv=2019-07-07&sr=b&sp=rcw&se={expiry}"
             f"&sig=emulated{uuid.uuid4().hex[:8]}")
 
 
-def seed(emulator: "AzureEmulator") -> None:
+def seed(emulator: AzureEmulator) -> None:
     """Objects every real workspace starts with."""
     for name, container in (("workspaceblobstore", f"azureml-blobstore-{emulator.workspace_id}"),
                             ("workspaceartifactstore", "azureml")):
@@ -43,7 +43,7 @@ def seed(emulator: "AzureEmulator") -> None:
         }
 
 
-def add_compute(emulator: "AzureEmulator", name: str, compute_type: str, extra: dict[str, Any]) -> dict[str, Any]:
+def add_compute(emulator: AzureEmulator, name: str, compute_type: str, extra: dict[str, Any]) -> dict[str, Any]:
     scope = emulator.workspace_scope
     if compute_type == "AKS":
         inner: dict[str, Any] = {
@@ -84,7 +84,7 @@ RUN_STATUS_HISTORY = {"NotStarted": "NotStarted", "Running": "Running", "Finishe
                       "Failed": "Failed", "Canceled": "Canceled"}
 
 
-def run_status(emulator: "AzureEmulator", run: dict[str, Any], *, advance: bool = True) -> str:
+def run_status(emulator: AzureEmulator, run: dict[str, Any], *, advance: bool = True) -> str:
     """Pipelines-service status of a run; each read is one poll and moves the run forward."""
     with emulator.lock:
         reads = run["reads"]
@@ -99,7 +99,7 @@ def run_status(emulator: "AzureEmulator", run: dict[str, Any], *, advance: bool 
         return run["outcome"]
 
 
-def new_run(emulator: "AzureEmulator", experiment: str, *, run_type: str = "azureml.PipelineRun",
+def new_run(emulator: AzureEmulator, experiment: str, *, run_type: str = "azureml.PipelineRun",
             properties: dict[str, Any] | None = None, outcome: str = "Finished", error: str | None = None,
             graph_id: str | None = None) -> dict[str, Any]:
     with emulator.lock:
@@ -113,7 +113,7 @@ def new_run(emulator: "AzureEmulator", experiment: str, *, run_type: str = "azur
         return run
 
 
-def ensure_experiment(emulator: "AzureEmulator", name: str) -> dict[str, Any]:
+def ensure_experiment(emulator: AzureEmulator, name: str) -> dict[str, Any]:
     with emulator.lock:
         exp = emulator.state.experiments.get(name)
         if exp is None:
@@ -123,7 +123,7 @@ def ensure_experiment(emulator: "AzureEmulator", name: str) -> dict[str, Any]:
         return exp
 
 
-def history_run(emulator: "AzureEmulator", run: dict[str, Any], *, advance: bool = True) -> dict[str, Any]:
+def history_run(emulator: AzureEmulator, run: dict[str, Any], *, advance: bool = True) -> dict[str, Any]:
     status = RUN_STATUS_HISTORY[run_status(emulator, run, advance=advance)]
     terminal = status in ("Completed", "Failed", "Canceled")
     error = None
@@ -144,7 +144,7 @@ def history_run(emulator: "AzureEmulator", run: dict[str, Any], *, advance: bool
     }
 
 
-def build(emulator: "AzureEmulator") -> Router:
+def build(emulator: AzureEmulator) -> Router:
     router = Router()
     state = emulator.state
 
