@@ -102,11 +102,11 @@ class Settings:
                              fix="Use local or azureml (or leave it empty to choose by the credentials given).")
         if backend == "azureml":
             if credentials is None:
-                raise InputError("azure-credentials", "The azureml backend needs Azure credentials, and none were given.",
+                raise InputError("azure-credentials", "Input 'azure-credentials' is empty, and the azureml backend needs Azure credentials.",
                                  fix="Set azure-credentials (the JSON of `az ad sp create-for-rbac --json-auth`) or "
                                      "client-id, tenant-id and subscription-id.")
             if workspace is None:
-                raise InputError("workspace-name", "The azureml backend needs a workspace, and none was given.",
+                raise InputError("workspace-name", "Input 'workspace-name' is empty, and the azureml backend needs a workspace.",
                                  fix="Set workspace-name and resource-group, or workspace-config.")
         elif credentials is not None:
             runner.warning("Azure credentials were given but 'backend' is local: they are not used.",

@@ -1,3 +1,3 @@
 """Shared pytest configuration for the test suite."""
 
-pytest_plugins = ["tests.azure_emulator.pytest_plugin"]
+pytest_plugins = ["tests.azure_emulator.pytest_plugin", "tests.harness"]

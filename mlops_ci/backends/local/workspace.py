@@ -212,6 +212,10 @@ class LocalWorkspace:
                     conn.execute(statement)
 
     def _migrate(self) -> None:
+        # Read first: an up-to-date workspace must not wait for another process's write lock just to open.
+        with self.reading() as conn:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return
         with self.transaction() as conn:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             if current > SCHEMA_VERSION:
