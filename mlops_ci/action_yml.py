@@ -28,8 +28,8 @@ def render() -> str:
         lines.append(f"  {spec.name}:")
         lines.append(f"    description: {_quote(spec.description)}")
         lines.append(f"    required: {'true' if spec.required else 'false'}")
-        if spec.default:
-            lines.append(f"    default: {_quote(spec.default)}")
+        if spec.action_default or spec.default:
+            lines.append(f"    default: {_quote(spec.action_default or spec.default)}")
     lines.append("outputs:")
     for output in OUTPUTS:
         lines.append(f"  {output.name}:")

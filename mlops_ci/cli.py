@@ -16,6 +16,7 @@ from typing import TextIO
 from mlops_ci import __version__, summary
 from mlops_ci.context import Context, Settings, TaskResult
 from mlops_ci.errors import ExitStatus, InputError, Interrupted, MlopsCiError
+from mlops_ci.github import hooks as github_hooks
 from mlops_ci.inputs import Inputs, inputs_from_environ
 from mlops_ci.runner import Runner
 from mlops_ci.spec import INPUTS_BY_NAME, SECRET_INPUTS, SECRET_OUTPUTS, all_inputs
@@ -125,9 +126,16 @@ def run_task(invocation: Invocation, runner: Runner, environ: Mapping[str, str],
     settings = Settings.from_inputs(invocation.inputs, runner, environ)
     ctx = Context(settings=settings, runner=runner, environ=environ, started=started)
     options = module.Options.from_inputs(invocation.inputs, ctx)
-    result: TaskResult = module.run(options, ctx)
+    github = github_hooks.for_task(invocation.task, invocation.inputs, runner, environ, SECRET_OUTPUTS)
+    github.started()
+    try:
+        result: TaskResult = module.run(options, ctx)
+    except BaseException as exc:
+        github.failed(exc)  # the failure status and comment; main() still reports it as usual
+        raise
     outputs = {"backend": settings.backend, **result.outputs}
     write_outputs(runner, outputs)
+    github.succeeded(outputs, result)
     runner.print_outputs(outputs, SECRET_OUTPUTS, invocation.as_json)
     runner.append_summary(summary.render(
         "task.md", task=invocation.task, done=result.done, table=summary.outputs_table(outputs, SECRET_OUTPUTS),

@@ -12,6 +12,8 @@ class InputSpec:
     default: str = ""
     secret: bool = False
     required: bool = False
+    # The default written to action.yml when it is a workflow expression the CLI cannot evaluate.
+    action_default: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ COMMON_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("subscription-id", "Azure subscription id, with client-id."),
     InputSpec("client-secret", "Service principal secret, with client-id; leave empty to sign in with GitHub OIDC.",
               secret=True),
+    InputSpec("audience", "GitHub OIDC: the audience of the token exchanged for an Azure token (the federated "
+              "credential's audience).", default="api://AzureADTokenExchange"),
     InputSpec("workspace-name", "Azure ML workspace name (with resource-group)."),
     InputSpec("resource-group", "Resource group of the Azure ML workspace."),
     InputSpec("workspace-config", "Path to a config.json downloaded from Azure ML Studio, instead of "
@@ -62,6 +66,19 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("dataset-tags", "register-dataset: tags, as a YAML/JSON mapping or `key=value` lines."),
 )
 
+# The GitHub integration: the pull-request comment and Deployments (only in Actions).
+GITHUB_INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("github-token", "Token for the pull-request comment and the Deployments (needs `pull-requests: write` "
+              "and `deployments: write`); the workflow's token by default.", secret=True,
+              action_default="${{ github.token }}"),
+    InputSpec("pr-comment", "On pull_request events, keep one comment per workflow and service (or model, or "
+              "pipeline) up to date with the results.", default="true"),
+    InputSpec("github-deployment", "deploy-aci, promote-aks: record a GitHub Deployment with statuses and the "
+              "scoring URI as the environment URL.", default="true"),
+    InputSpec("environment", "deploy-aci, promote-aks: the GitHub environment of the Deployment; empty: `test` for "
+              "deploy-aci, `production` for promote-aks."),
+)
+
 OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("backend", "The backend that ran the task (`local` or `azureml`)."),
     OutputSpec("model-name", "register-model: the model's name."),
@@ -78,7 +95,7 @@ OUTPUTS: tuple[OutputSpec, ...] = (
 
 
 def all_inputs() -> tuple[InputSpec, ...]:
-    return COMMON_INPUTS + TASK_INPUTS
+    return COMMON_INPUTS + TASK_INPUTS + GITHUB_INPUTS
 
 
 INPUTS_BY_NAME: dict[str, InputSpec] = {spec.name: spec for spec in all_inputs()}

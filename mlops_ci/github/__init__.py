@@ -1,0 +1,1 @@
+"""GitHub integration: the pull-request comment, Deployments and OIDC sign-in; PyGithub is imported only when used."""

@@ -1,0 +1,1 @@
+"""Loopback fakes of the services mlops-ci talks to, driven by the real client libraries in tests."""
