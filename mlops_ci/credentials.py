@@ -31,6 +31,8 @@ class AzureCredentials:
     client_secret: str | None = field(default=None, repr=False)
     cloud: str = "AzureCloud"
     resource_manager_endpoint: str = "https://management.azure.com/"
+    # The audience of the GitHub OIDC token exchanged when there is no secret (the `audience` input).
+    audience: str = "api://AzureADTokenExchange"
 
     @property
     def uses_oidc(self) -> bool:
@@ -110,7 +112,7 @@ def _from_split(inputs: Inputs, runner: Runner) -> AzureCredentials:
     client_id, tenant_id, subscription_id = (inputs.raw(n) for n in ("client-id", "tenant-id", "subscription-id"))
     _check_ids(None, client_id, tenant_id, subscription_id, prefix="")
     return AzureCredentials(client_id=client_id, tenant_id=tenant_id, subscription_id=subscription_id,
-                            client_secret=secret or None)
+                            client_secret=secret or None, audience=inputs.raw("audience"))
 
 
 def _check_ids(name: str | None, client_id: str, tenant_id: str, subscription_id: str, *, prefix: str) -> None:
