@@ -6,7 +6,6 @@ import contextlib
 import secrets as _secrets
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import TextIO
 
 MASK = "***"
