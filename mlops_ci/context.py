@@ -80,6 +80,8 @@ class Settings:
     credentials: AzureCredentials | None = field(default=None, repr=False)
     workspace: WorkspaceRef | None = None
     github: GithubRun = field(default_factory=GithubRun)
+    # The step's environment (OIDC request URL, tuning variables): backends read it here, never os.environ.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, runner: Runner, environ: Mapping[str, str]) -> Settings:
@@ -112,7 +114,7 @@ class Settings:
             runner.warning("Azure credentials were given but 'backend' is local: they are not used.",
                            title="mlops-ci backend")
         return cls(backend=backend, workspace_dir=workspace_dir, credentials=credentials, workspace=workspace,
-                   github=GithubRun.from_environ(environ))
+                   github=GithubRun.from_environ(environ), environ=environ)
 
 
 @dataclass
