@@ -31,3 +31,36 @@ def test_register_model_then_reuse_then_force(azure_step: AzureStep, model_path:
     assert "Registered `wine.onnx` as model `wine` version **1**" in first.summary
     assert_only_azure(azure_step.emulator)
     assert_no_canary(azure_step.emulator, first, again, forced)
+
+
+def test_register_dataset_local_folder_then_reuse(azure_step: AzureStep, tmp_path: Path) -> None:
+    folder = tmp_path / "repo" / "data"
+    folder.mkdir(parents=True)
+    (folder / "wine.csv").write_text("alcohol,quality\n12.1,5\n")
+    first = azure_step.action("register-dataset", dataset_path=str(folder), dataset_name="wine-train")
+    assert first.status == 0, first.stdout + first.stderr
+    assert (first.outputs["dataset-version"], first.outputs["dataset-reused"]) == ("1", "false")
+    assert "`alcohol`" in first.summary
+    again = azure_step.action("register-dataset", dataset_path=str(folder), dataset_name="wine-train")
+    assert (again.outputs["dataset-version"], again.outputs["dataset-reused"]) == ("1", "true")
+    (folder / "wine.csv").write_text("alcohol,quality\n12.1,5\n13.0,6\n")
+    changed = azure_step.action("register-dataset", dataset_path=str(folder), dataset_name="wine-train")
+    assert (changed.outputs["dataset-version"], changed.outputs["dataset-reused"]) == ("2", "false")
+    uploaded = {path for (_container, path) in azure_step.emulator.state.blobs}
+    assert sum(p.endswith("data/wine.csv") for p in uploaded) == 2
+    versions = azure_step.emulator.state.datasets["wine-train"]
+    assert versions[-1]["latest"]["dataPath"]["datastoreName"] == "workspaceartifactstore"
+    assert_only_azure(azure_step.emulator)
+    assert_no_canary(azure_step.emulator, first, again, changed)
+
+
+def test_register_dataset_by_url_is_a_reference(azure_step: AzureStep) -> None:
+    url = "https://example.org/data/wine.csv?sv=1"
+    result = azure_step.action("register-dataset", dataset_path=url, dataset_name="wine-ref", dataset_type="file")
+    assert result.status == 0, result.stdout + result.stderr
+    assert result.outputs["dataset-version"] == "1"
+    record = azure_step.emulator.state.datasets["wine-ref"][-1]
+    assert record["latest"]["dataPath"]["httpUrl"] == url and record["datasetType"] == "file"
+    assert "example.org" not in azure_step.emulator.hosts()  # a reference is never downloaded
+    again = azure_step.action("register-dataset", dataset_path=url, dataset_name="wine-ref", dataset_type="file")
+    assert again.outputs["dataset-reused"] == "true"
