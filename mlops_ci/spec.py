@@ -64,6 +64,29 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
               default="tabular"),
     InputSpec("dataset-description", "register-dataset: a description stored with the version."),
     InputSpec("dataset-tags", "register-dataset: tags, as a YAML/JSON mapping or `key=value` lines."),
+    # publish-pipeline, trigger-pipeline
+    InputSpec("pipeline-yaml", "publish-pipeline: an Azure ML v1 pipeline YAML (the `Pipeline.load_yaml` format) "
+              "whose PythonScriptStep steps are published; paths in it are relative to the working directory."),
+    InputSpec("run-id", "publish-pipeline: publish the pipeline of this earlier pipeline run instead of "
+              "pipeline-yaml (with experiment-name)."),
+    InputSpec("experiment-name", "publish-pipeline: the experiment of run-id. trigger-pipeline: the experiment the "
+              "new run is filed under."),
+    InputSpec("pipeline-name", "publish-pipeline: the published pipeline's name."),
+    InputSpec("pipeline-description", "publish-pipeline: its description (default: the YAML's description)."),
+    InputSpec("pipeline-version", "publish-pipeline: a version label (default: the next number for that name or "
+              "endpoint). trigger-pipeline: with endpoint-name or an endpoint URL, the endpoint version to run "
+              "(default: the endpoint's default version)."),
+    InputSpec("endpoint-name", "publish-pipeline: a stable pipeline endpoint whose default version becomes the new "
+              "pipeline (older versions stay addressable). trigger-pipeline: run that endpoint's pipeline."),
+    InputSpec("pipeline-endpoint", "trigger-pipeline: the REST URL to POST to (the pipeline-endpoint output of "
+              "publish-pipeline), called as any HTTP client would."),
+    InputSpec("pipeline-id", "trigger-pipeline: the published pipeline's id, instead of pipeline-endpoint."),
+    InputSpec("pipeline-parameters", "trigger-pipeline: pipeline parameter values, as a YAML/JSON mapping or "
+              "`key=value` lines."),
+    InputSpec("wait", "trigger-pipeline: follow the run until it ends (within timeout-minutes), show each step's "
+              "log, and fail when the run fails.", default="true"),
+    InputSpec("max-parallel-steps", "trigger-pipeline (local backend, with pipeline-id or endpoint-name): how many "
+              "independent steps run at once (default: the number of cores)."),
 )
 
 # The GitHub integration: the pull-request comment and Deployments (only in Actions).
@@ -91,6 +114,15 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("dataset-version", "register-dataset: the version registered or reused."),
     OutputSpec("dataset-id", "register-dataset: `name:version`."),
     OutputSpec("dataset-reused", "register-dataset: `true` when the content (or the URL) was unchanged."),
+    OutputSpec("pipeline-id", "publish-pipeline: the published pipeline's id."),
+    OutputSpec("pipeline-endpoint", "publish-pipeline: the REST URL that triggers it (the endpoint's URL when "
+               "endpoint-name is set): POST with `Authorization: Bearer` and `{\"ExperimentName\": ...}`."),
+    OutputSpec("pipeline-version", "publish-pipeline: the version label of the published pipeline."),
+    OutputSpec("endpoint-name", "publish-pipeline: the pipeline endpoint's name (empty without endpoint-name)."),
+    OutputSpec("run-id", "trigger-pipeline: the pipeline run's id (written even when the wait times out)."),
+    OutputSpec("run-url", "trigger-pipeline: where the run's status and steps can be read."),
+    OutputSpec("run-status", "trigger-pipeline: the run's status when the task ended (NotStarted, Running, "
+               "Completed, Failed or Canceled)."),
 )
 
 

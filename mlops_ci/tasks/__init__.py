@@ -10,6 +10,8 @@ from mlops_ci.errors import InputError
 TASKS: dict[str, str] = {
     "register-model": "mlops_ci.tasks.register_model",
     "register-dataset": "mlops_ci.tasks.register_dataset",
+    "publish-pipeline": "mlops_ci.tasks.publish_pipeline",
+    "trigger-pipeline": "mlops_ci.tasks.trigger_pipeline",
 }
 
 
