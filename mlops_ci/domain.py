@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+from mlops_ci.deployconfig import DeploymentConfig, InferenceConfig
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,61 @@ class PipelineRun:
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+# -- web services (deploy-aci, promote-aks, smoke-test, get-logs, delete-service) ---------------------------------
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What to deploy: models, the inference configuration (score.py and its folder) and the deployment config."""
+
+    name: str
+    models: tuple[RegisteredModel, ...]
+    inference: InferenceConfig
+    deployment: DeploymentConfig
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    compute_type: str  # ACI or AKS
+    state: str  # Healthy, Unhealthy, Transitioning or Failed, as Azure names a web service's state
+    scoring_uri: str
+    swagger_uri: str
+    model_ids: tuple[str, ...] = ()
+    auth_mode: str = "key"  # key, token or none
+    replicas: int = 1
+    created_at: str = ""
+    updated_at: str = ""
+    inference: InferenceConfig | None = None
+    deployment: DeploymentConfig | None = None
+
+
+@dataclass(frozen=True)
+class ServiceKeys:
+    primary: str = field(repr=False)
+    secondary: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ServiceToken:
+    token: str = field(repr=False)
+    refresh_after: float = 0.0  # epoch seconds, as Webservice.get_token() returns it
+
+
+@dataclass(frozen=True)
+class CandidateEndpoint:
+    """A new service version, reachable before traffic moves to it (locally) or just after (on Azure)."""
+
+    scoring_uri: str
+    swagger_uri: str
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # the Authorization header, when auth is on
+
+
+class Poller(Protocol):
+    """A long operation: `result(timeout)` waits for it and returns the service, or raises."""
+
+    def done(self) -> bool: ...
+
+    def status(self) -> str: ...
+
+    def result(self, timeout: float) -> Service: ...

@@ -59,6 +59,10 @@ class InputError(MlopsCiError):
         super().__init__(message, fix=fix, why=why)
 
 
+class ResourceNotFound(InputError):
+    """A named resource (a model, a web service…) does not exist where the inputs say. Exit 2."""
+
+
 class ServiceError(MlopsCiError):
     """A backend or service failed (Azure, the local workspace, a scoring endpoint). Exit 1."""
 

@@ -87,6 +87,28 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
               "log, and fail when the run fails.", default="true"),
     InputSpec("max-parallel-steps", "trigger-pipeline (local backend, with pipeline-id or endpoint-name): how many "
               "independent steps run at once (default: the number of cores)."),
+    # deploy-aci, promote-aks, smoke-test, get-logs, delete-service
+    InputSpec("model", "deploy-aci, promote-aks: the models to deploy, each `name:version` or `name` (the latest), "
+              "comma- or newline-separated."),
+    InputSpec("service-name", "deploy-aci, promote-aks, smoke-test, get-logs, delete-service: the web service's name."),
+    InputSpec("inference-config", "deploy-aci, promote-aks: an Azure ML CLI v1 inferenceconfig.json or .yml "
+              "(entryScript, sourceDirectory, environment)."),
+    InputSpec("deployment-config", "deploy-aci, promote-aks: an Azure ML CLI v1 deploymentconfig.json or .yml "
+              "(computeType, containerResourceRequirements, authEnabled, tokenAuthEnabled, autoScaler, numReplicas, "
+              "...). Empty: one replica with key auth."),
+    InputSpec("sample-request", "deploy-aci, promote-aks, smoke-test: a JSON file posted to the service as the "
+              "smoke test (and given to run() by the preflight)."),
+    InputSpec("expected-response", "deploy-aci, promote-aks, smoke-test: a JSON file the response must equal."),
+    InputSpec("source-service", "promote-aks: promote exactly the models and inference configuration of this "
+              "service (typically the tested ACI one) instead of model and inference-config."),
+    InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service: the longest the task waits.",
+              default="10"),
+    InputSpec("scoring-uri", "smoke-test: the URI to POST to; empty: the scoring URI of service-name."),
+    InputSpec("scoring-key", "smoke-test: the key or token sent as `Authorization: Bearer`; empty with "
+              "service-name: looked up.", secret=True),
+    InputSpec("requests-count", "smoke-test: how many requests to send for the latency figures.", default="10"),
+    InputSpec("tail", "get-logs: how many of the last log lines to show in the log (the file has them all).",
+              default="100"),
 )
 
 # The GitHub integration: the pull-request comment and Deployments (only in Actions).
@@ -123,6 +145,21 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("run-url", "trigger-pipeline: where the run's status and steps can be read."),
     OutputSpec("run-status", "trigger-pipeline: the run's status when the task ended (NotStarted, Running, "
                "Completed, Failed or Canceled)."),
+    OutputSpec("service-name", "deploy-aci, promote-aks: the web service's name."),
+    OutputSpec("scoring-uri", "deploy-aci, promote-aks: the URI to POST scoring requests to."),
+    OutputSpec("swagger-uri", "deploy-aci, promote-aks: the URI of the service's swagger.json."),
+    OutputSpec("service-state", "deploy-aci, promote-aks: the state of the service (Healthy when it succeeded)."),
+    OutputSpec("model-ids", "deploy-aci, promote-aks: the deployed models, `name:version`, comma-separated."),
+    OutputSpec("scoring-key", "deploy-aci, promote-aks: the credential for `Authorization: Bearer` (the primary key, "
+               "or a token with token auth), masked.", secret=True),
+    OutputSpec("previous-model-ids", "promote-aks: the models the service ran before (empty for a new service)."),
+    OutputSpec("rolled-back", "promote-aks: `true` when the new version failed and the previous one kept serving."),
+    OutputSpec("status-code", "smoke-test: the HTTP status of the last response."),
+    OutputSpec("response", "smoke-test: the last response body (truncated)."),
+    OutputSpec("latency-p50-ms", "smoke-test: median latency over requests-count requests, in milliseconds."),
+    OutputSpec("latency-p95-ms", "smoke-test: 95th-percentile latency, in milliseconds."),
+    OutputSpec("logs-path", "get-logs: the file the service's logs were written to."),
+    OutputSpec("deleted", "delete-service: `true` when a service was deleted, `false` when it did not exist."),
 )
 
 

@@ -39,6 +39,33 @@ class Backend(Protocol):
 
     def list_datasets(self, name: str | None = None) -> list[RegisteredDataset]: ...
 
+    # -- web services ------------------------------------------------------------------------------------------
+    def download_model(self, name: str, version: int, dest: Path) -> Path:
+        """Lay a model version out under dest/<name>/<version>/ (as AZUREML_MODEL_DIR expects) and return it."""
+        ...
+
+    def begin_create_or_update_service(self, spec: ServiceSpec, *,
+                                       verify: Callable[[CandidateEndpoint], None] | None = None) -> Poller:
+        """Deploy, or replace an existing service of that name. `verify` (a smoke test) runs against the new version;
+        when it raises, the previous version keeps (or goes back to) serving and the error propagates."""
+        ...
+
+    def get_service(self, name: str) -> Service:
+        """The service, or ResourceNotFound."""
+        ...
+
+    def list_services(self) -> list[Service]: ...
+
+    def get_service_keys(self, name: str) -> ServiceKeys: ...
+
+    def get_service_token(self, name: str) -> ServiceToken: ...
+
+    def get_service_logs(self, name: str, *, tail: int | None = None) -> str: ...
+
+    def delete_service(self, name: str, *, timeout: float = 60.0) -> bool:
+        """Stop and remove the service; False when it was already gone (not an error)."""
+        ...
+
     # -- pipelines (v1: PublishedPipeline, PipelineEndpoint, PipelineRun) --------------------------------------
     def publish_pipeline(self, definition: PipelineDefinition, *, name: str, description: str = "",
                          version: str = "", endpoint_name: str = "") -> PublishedPipeline: ...

@@ -12,6 +12,11 @@ TASKS: dict[str, str] = {
     "register-dataset": "mlops_ci.tasks.register_dataset",
     "publish-pipeline": "mlops_ci.tasks.publish_pipeline",
     "trigger-pipeline": "mlops_ci.tasks.trigger_pipeline",
+    "deploy-aci": "mlops_ci.tasks.deploy_aci",
+    "promote-aks": "mlops_ci.tasks.promote_aks",
+    "smoke-test": "mlops_ci.tasks.smoke_test",
+    "get-logs": "mlops_ci.tasks.get_logs",
+    "delete-service": "mlops_ci.tasks.delete_service",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_ci.backends.local.pipelines import LocalPipelines
+from mlops_ci.backends.local.services import LocalServices
 from mlops_ci.backends.local.workspace import LocalWorkspace
 from mlops_ci.content import Digest, FileEntry, files_of, listing_sha256, sha256_file
 from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
@@ -43,7 +44,7 @@ def digest_of(input_name: str, root: Path) -> Digest:
     return Digest(listing_sha256(tuple(entries), root.name), tuple(entries))
 
 
-class LocalBackend(LocalPipelines):
+class LocalBackend(LocalServices, LocalPipelines):
     name = "local"
 
     def __init__(self, workspace: LocalWorkspace, runner: Runner) -> None:
