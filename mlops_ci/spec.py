@@ -87,6 +87,8 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
               "log, and fail when the run fails.", default="true"),
     InputSpec("max-parallel-steps", "trigger-pipeline (local backend, with pipeline-id or endpoint-name): how many "
               "independent steps run at once (default: the number of cores)."),
+    InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with wait): "
+              "the longest the task waits.", default="10"),
     # deploy-aci, promote-aks, smoke-test, get-logs, delete-service
     InputSpec("model", "deploy-aci, promote-aks: the models to deploy, each `name:version` or `name` (the latest), "
               "comma- or newline-separated."),
