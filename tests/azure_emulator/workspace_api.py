@@ -205,6 +205,15 @@ def build(emulator: AzureEmulator) -> Router:
         return json_response({"contentUri": sas_uri(emulator, "azureml", f"{origin}/{container}/{path}"),
                               "origin": origin, "container": container, "path": path})
 
+    def prefix_content_info(request: Request, origin: str, container: str, path: str) -> Response:
+        # Model.download asks for a SAS per file under the asset's prefix.
+        prefix = f"{origin}/{container}/{path}"
+        with emulator.lock:
+            found = [a for key, a in state.artifacts.items() if key.startswith(prefix)]
+        return json_response({"value": [{"contentUri": sas_uri(emulator, *a["blob"]), "origin": a["origin"],
+                                         "container": a["container"], "path": a["path"]} for a in found],
+                              "continuationToken": None, "nextLink": None})
+
     def get_experiment(request: Request, name: str) -> Response:
         with emulator.lock:
             exp = state.experiments.get(name)
@@ -324,6 +333,8 @@ def build(emulator: AzureEmulator) -> Router:
     router.add("POST", art + r"/batch/metadata/(?P<origin>[^/]+)/(?P<container>[^/]+)", guarded(batch_artifacts))
     router.add("GET", art + r"/contentinfo/(?P<origin>[^/]+)/(?P<container>[^/]+)/(?P<path>.+)",
                guarded(content_info))
+    router.add("GET", art + r"/prefix/contentinfo/(?P<origin>[^/]+)/(?P<container>[^/]+)/(?P<path>.+)",
+               guarded(prefix_content_info))
     router.add("GET", art + r"/(?P<origin>[^/]+)/(?P<container>[^/]+)(?:/(?P<path>.+))?", guarded(list_artifacts))
     hist = rf"/history/v1\.0{WS}"
     router.add("GET", hist + r"/experiments/(?P<name>[^/]+)", guarded(get_experiment))
