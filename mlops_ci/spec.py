@@ -87,8 +87,6 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
               "log, and fail when the run fails.", default="true"),
     InputSpec("max-parallel-steps", "trigger-pipeline (local backend, with pipeline-id or endpoint-name): how many "
               "independent steps run at once (default: the number of cores)."),
-    InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with wait): "
-              "the longest the task waits.", default="10"),
     # deploy-aci, promote-aks, smoke-test, get-logs, delete-service
     InputSpec("model", "deploy-aci, promote-aks: the models to deploy, each `name:version` or `name` (the latest), "
               "comma- or newline-separated."),
@@ -103,8 +101,8 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("expected-response", "deploy-aci, promote-aks, smoke-test: a JSON file the response must equal."),
     InputSpec("source-service", "promote-aks: promote exactly the models and inference configuration of this "
               "service (typically the tested ACI one) instead of model and inference-config."),
-    InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service: the longest the task waits.",
-              default="10"),
+    InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with "
+              "wait): the longest the task waits.", default="10"),
     InputSpec("scoring-uri", "smoke-test: the URI to POST to; empty: the scoring URI of service-name."),
     InputSpec("scoring-key", "smoke-test: the key or token sent as `Authorization: Bearer`; empty with "
               "service-name: looked up.", secret=True),
