@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "models": "mlops_ci.commands.registry:models_command",
     "datasets": "mlops_ci.commands.registry:datasets_command",
     "demo": "mlops_ci.demo:demo_command",
+    "services": "mlops_ci.commands.services:services_command",
     "serve": "mlops_ci.commands.pipelines:serve_command",
     "token": "mlops_ci.commands.pipelines:token_command",
     "runs": "mlops_ci.commands.pipelines:runs_command",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_ci.demo_deploy import deploy_and_promote
 from mlops_ci.errors import InputError, ServiceError
 from mlops_ci.runner import Runner, parse_output_file
 
@@ -114,6 +115,7 @@ def register(state: DemoState) -> None:
 STEPS: list[Callable[[DemoState], None]] = [
     train_wine_model,
     register,
+    deploy_and_promote,
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from mlops_ci.cli import main
 from tests.deploy_fixtures import SCORE_PLAIN, make_project, no_stray_processes  # noqa: F401
 from tests.harness import Step
 
@@ -179,3 +181,24 @@ def test_score_py_edits_after_deploy_do_not_change_the_service(step: Step, proje
     smoke = step.action("smoke-test", backend="local", service_name="wine-test", sample_request="sample.json",
                         requests_count="1")
     assert json.loads(smoke.outputs["response"]) == {"result": [2.0, 4.0]}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_services_command_lists_and_prints_keys_only_on_a_terminal(step: Step, project) -> None:
+    project.json("dc.json", {"computeType": "ACI", "keys": {"primaryKey": CANARY, "secondaryKey": CANARY2}})
+    assert _deploy(step, deployment_config="dc.json").status == 0
+    listed = step.cli("services", "list", "--workspace-dir", ".mlops-ci")
+    assert listed.status == 0
+    assert "wine-test" in listed.stdout and "Healthy" in listed.stdout and "factor:1" in listed.stdout
+    shown = step.cli("services", "show", "wine-test", "--workspace-dir", ".mlops-ci")
+    assert json.loads(shown.stdout)["state"] == "Healthy" and CANARY not in shown.stdout
+    piped = step.cli("services", "keys", "wine-test", "--workspace-dir", ".mlops-ci")
+    assert piped.status == 2 and CANARY not in piped.everything()
+    terminal = _Terminal()
+    status = main(["services", "keys", "wine-test", "--workspace-dir", ".mlops-ci"], environ={},
+                  stdout=terminal, stderr=io.StringIO())
+    assert status == 0 and f"primary   {CANARY}" in terminal.getvalue()
