@@ -176,8 +176,8 @@ def build(emulator: AzureEmulator) -> Router:
 
     def list_pipelines(request: Request) -> Response:
         with emulator.lock:
-            return json_response({"Value": [pipeline_entity(p) for p in state.pipelines.values()],
-                                  "ContinuationToken": None})
+            # A plain list: the SDK deserializes this route as [PipelineEntity].
+            return json_response([pipeline_entity(p) for p in state.pipelines.values()])
 
     # -- runs -----------------------------------------------------------------------------------------------
     def run_entity(run: dict[str, Any], *, advance: bool = True) -> dict[str, Any]:
