@@ -52,6 +52,7 @@ def serve_command(argv: list[str], runner: Runner, environ: Mapping[str, str]) -
         raise InputError("port", f"--port {args.port} is not a port number.", fix="Use 1 to 65535, or 0 for any.")
     backend = _backend(root, runner, create=True)
     backend._pipeline_tables()
+    backend._connection()  # held for the server's life, so request threads never close the last connection
     state = server.running(root)
     if state:
         raise ServiceError(f"The local workspace server already runs at http://{server.HOST}:{state['port']} "

@@ -78,14 +78,15 @@ class Engine:
             "SELECT step, id FROM pipeline_step_runs WHERE run_id = ?", (self.run_id,))}
 
     # -- database -------------------------------------------------------------------------------------------
-    def write(self, sql: str, args: tuple[Any, ...]) -> None:
+    def write(self, sql: str, args: tuple[Any, ...]) -> int:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.conn.execute(sql, args)
+            changed = self.conn.execute(sql, args).rowcount
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        return changed
 
     def set_step(self, step: str, **values: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
@@ -93,10 +94,12 @@ class Engine:
 
     # -- the run --------------------------------------------------------------------------------------------
     def run(self) -> str:
-        if self.run_row["status"] != NOT_STARTED:
-            return str(self.run_row["status"])  # started twice: the first engine owns the run
-        self.write("UPDATE pipeline_runs SET status = ?, started_at = ?, pid = ?, pid_start = ? WHERE id = ?",
-                   (RUNNING, now(), os.getpid(), processes.start_time(os.getpid()), self.run_id))
+        # Only a NotStarted run is ours to start: it may have been canceled before this process got going.
+        if not self.write("UPDATE pipeline_runs SET status = ?, started_at = ?, pid = ?, pid_start = ? WHERE id = ? "
+                          "AND status = ?", (RUNNING, now(), os.getpid(), processes.start_time(os.getpid()),
+                                             self.run_id, NOT_STARTED)):
+            return str(self.conn.execute("SELECT status FROM pipeline_runs WHERE id = ?",
+                                         (self.run_id,)).fetchone()[0])
         status, error = COMPLETED, ""
         pending = [s for s in self.definition.steps]
         running: dict[str, Running] = {}

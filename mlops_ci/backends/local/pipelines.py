@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +195,30 @@ class LocalPipelines:
             self.workspace.ensure_tables(DDL)
             self._pipeline_tables_ready = True
 
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per thread, kept open: a trigger must answer in milliseconds, and opening (and closing the
+        # last connection, which checkpoints the WAL) costs more than the insert itself.
+        local = self.__dict__.setdefault("_pipeline_connections", threading.local())
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = self.workspace.connect()
+        return conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        yield self._connection()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     # -- publishing -----------------------------------------------------------------------------------------
     def publish_pipeline(self, definition: PipelineDefinition, *, name: str, description: str = "",
                          version: str = "", endpoint_name: str = "") -> PublishedPipeline:
@@ -215,7 +241,7 @@ class LocalPipelines:
     def publish_pipeline_from_run(self, run_id: str, *, experiment_name: str, name: str, description: str = "",
                                   version: str = "", endpoint_name: str = "") -> PublishedPipeline:
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT r.experiment_name, p.graph, p.description FROM pipeline_runs r JOIN "
                                "published_pipelines p ON p.id = r.pipeline_id WHERE r.id = ?", (run_id,)).fetchone()
         if row is None or row["experiment_name"] != experiment_name:
@@ -247,7 +273,7 @@ class LocalPipelines:
 
         base = server.ensure_running(self.workspace.root, self.runner)
         pipeline_id = str(uuid.uuid4())
-        with self.workspace.transaction() as conn:
+        with self._tx() as conn:
             endpoint = None
             if endpoint_name:
                 endpoint = conn.execute("SELECT * FROM pipeline_endpoints WHERE name = ?", (endpoint_name,)).fetchone()
@@ -284,7 +310,7 @@ class LocalPipelines:
         from mlops_ci.backends.local import server
 
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT * FROM published_pipelines WHERE id = ?", (pipeline_id,)).fetchone()
         if row is None:
             raise PipelineNotFound("pipeline-id", f"Published pipeline '{pipeline_id}' is not in the local workspace.",
@@ -301,7 +327,7 @@ class LocalPipelines:
 
     def get_pipeline_endpoint(self, name: str, *, version: str = "") -> PublishedPipeline:
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             endpoint = conn.execute("SELECT * FROM pipeline_endpoints WHERE name = ?", (name,)).fetchone()
             if endpoint is None:
                 known = [r[0] for r in conn.execute("SELECT name FROM pipeline_endpoints ORDER BY name LIMIT 20")]
@@ -319,7 +345,7 @@ class LocalPipelines:
         return self._with_endpoint(self.get_published_pipeline(row["pipeline_id"]), name)
 
     def _endpoint_id(self, name: str) -> str:
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT id FROM pipeline_endpoints WHERE name = ?", (name,)).fetchone()
         return str(row["id"]) if row else ""
 
@@ -334,7 +360,7 @@ class LocalPipelines:
     def resolve_endpoint_id(self, endpoint_id: str, version: str = "") -> PublishedPipeline:
         """The pipeline an endpoint id (from its URL) submits: its default version, or the one asked for."""
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT name FROM pipeline_endpoints WHERE id = ?", (endpoint_id,)).fetchone()
         if row is None:
             raise PipelineNotFound("endpoint", f"Pipeline endpoint '{endpoint_id}' is not in the local workspace.",
@@ -351,7 +377,7 @@ class LocalPipelines:
 
         self._pipeline_tables()
         check_experiment_name(experiment_field, experiment_name)
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT graph FROM published_pipelines WHERE id = ?", (pipeline_id,)).fetchone()
         if row is None:
             raise PipelineNotFound("pipeline-id", f"Published pipeline '{pipeline_id}' is not in the local workspace.",
@@ -361,7 +387,7 @@ class LocalPipelines:
         max_parallel = max_parallel_steps or os.cpu_count() or 1
         run_id = str(uuid.uuid4())
         created = now()
-        with self.workspace.transaction() as conn:
+        with self._tx() as conn:
             conn.execute("INSERT INTO pipeline_runs (id, pipeline_id, experiment_name, status, description, tags, "
                          "parameters, max_parallel, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (run_id, pipeline_id, experiment_name, NOT_STARTED, description,
@@ -372,17 +398,14 @@ class LocalPipelines:
                                                  for position, step in enumerate(definition.steps)])
         root = self.workspace.root
         try:
-            proc = processes.spawn_detached(
+            # The engine records its own pid when it starts; until then the run is NotStarted (see _engine_lost).
+            processes.spawn_detached(
                 [sys.executable, "-m", "mlops_ci.backends.local.pipeline_engine", str(root), run_id],
                 log_path=run_dir(root, run_id) / "engine.log", env=processes.child_environ(os.environ))
         except OSError as exc:
             self._finish_run(run_id, FAILED, f"The pipeline engine could not start: {exc.strerror}.")
             raise ServiceError(f"The local pipeline engine for run '{run_id}' could not start: {exc.strerror}.",
                                fix="Check that the Python interpreter still exists.") from exc
-        with self.workspace.transaction() as conn:
-            # The engine may already have recorded itself; only fill in what is still missing.
-            conn.execute("UPDATE pipeline_runs SET pid = ?, pid_start = ? WHERE id = ? AND pid IS NULL",
-                         (proc.pid, processes.start_time(proc.pid), run_id))
         return PipelineRun(id=run_id, pipeline_id=pipeline_id, experiment_name=experiment_name, status=NOT_STARTED,
                            url=self._run_url(run_id), created_at=created, description=description,
                            tags=dict(tags or {}), parameters={k: argument_text(v) for k, v in values.items()})
@@ -394,14 +417,15 @@ class LocalPipelines:
 
     def get_pipeline_run(self, run_id: str, *, experiment_name: str = "") -> PipelineRun:
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None or (experiment_name and row["experiment_name"] != experiment_name):
-                raise PipelineNotFound("run-id", f"Pipeline run '{run_id}' is not in the local workspace.",
-                                       fix="Check the run id (`mlops-ci runs list` shows the runs).")
-            if row["status"] not in TERMINAL_STATUSES and self._engine_lost(row):
-                self._finish_run(run_id, FAILED, "The run's engine process ended before the run finished.")
-                row = conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or (experiment_name and row["experiment_name"] != experiment_name):
+            raise PipelineNotFound("run-id", f"Pipeline run '{run_id}' is not in the local workspace.",
+                                   fix="Check the run id (`mlops-ci runs list` shows the runs).")
+        if row["status"] not in TERMINAL_STATUSES and self._engine_lost(row):
+            self._finish_run(run_id, FAILED, "The run's engine process ended before the run finished.")
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
             steps = conn.execute("SELECT * FROM pipeline_step_runs WHERE run_id = ? ORDER BY position",
                                  (run_id,)).fetchall()
             graph = conn.execute("SELECT graph FROM published_pipelines WHERE id = ?", (row["pipeline_id"],)).fetchone()
@@ -418,7 +442,7 @@ class LocalPipelines:
 
     def _finish_run(self, run_id: str, status: str, error: str) -> None:
         finished = now()
-        with self.workspace.transaction() as conn:
+        with self._tx() as conn:
             changed = conn.execute("UPDATE pipeline_runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND "
                                    "status NOT IN (?, ?, ?)", (status, error, finished, run_id, *TERMINAL_STATUSES))
             if changed.rowcount:
@@ -427,7 +451,7 @@ class LocalPipelines:
 
     def list_pipeline_runs(self, *, experiment_name: str = "", limit: int = 50) -> list[PipelineRun]:
         self._pipeline_tables()
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM pipeline_runs WHERE (? = '' OR experiment_name = ?) ORDER BY created_at DESC LIMIT ?",
                 (experiment_name, experiment_name, limit))]
@@ -452,7 +476,7 @@ class LocalPipelines:
         run = self.get_pipeline_run(run_id)
         if run.finished:
             return run
-        with self.workspace.reading() as conn:
+        with self._read() as conn:
             row = conn.execute("SELECT pid, pid_start FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
         if row["pid"]:
             processes.stop_group(row["pid"], row["pid_start"])
