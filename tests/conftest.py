@@ -1,3 +1,3 @@
 """Shared pytest configuration for the test suite."""
 
-pytest_plugins = ["tests.azure_emulator.pytest_plugin", "tests.harness"]
+pytest_plugins = ["tests.azure_emulator.pytest_plugin", "tests.harness", "tests.github_support"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.fakes.github_api import FakeGithub
-from tests.github_support import HEAD_SHA, MERGE_SHA, PULL, TOKEN, github  # noqa: F401 - fixture
+from tests.github_support import HEAD_SHA, MERGE_SHA, PULL, TOKEN
 from tests.lint_tools import ROOT
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))

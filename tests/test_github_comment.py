@@ -11,7 +11,7 @@ import pytest
 from mlops_ci.errors import ServiceError
 from mlops_ci.github import comment
 from tests.fakes.github_api import FakeGithub
-from tests.github_support import HEAD_SHA, PULL, TOKEN, github, pr_env, run_hooks  # noqa: F401 - fixtures
+from tests.github_support import HEAD_SHA, PULL, TOKEN, run_hooks
 from tests.harness import Step
 
 MARKER = re.compile(r"^<!-- mlops-ci:pr-comment [0-9a-f]{20} -->")
@@ -189,3 +189,21 @@ def test_state_survives_awkward_text(workflow: str, value: str) -> None:
     assert stored is not None and "--" not in stored.group(1) and ">" not in stored.group(1)
     again = comment.parse_state(body, workflow, "service:s")
     assert again.sections["deploy-aci"].fields == (("model-ids", value),)
+
+
+def test_a_comment_created_concurrently_is_folded_into_the_oldest(github: FakeGithub, pr_env: dict[str, str]) -> None:
+    key = comment.comment_key("pull-request", "service:svc")
+    issue_comments = "/repos/octo-org/wine-quality/issues/17/comments"
+    # Another step creates its comment between our look-up (which found nothing) and our creation.
+    original = github.route
+
+    def racing(method, path, query, body, token):  # type: ignore[no-untyped-def]
+        if method == "POST" and path == issue_comments and not marked(github):
+            github._new_comment(PULL, comment.MARKER.format(key=key) + "\\nfrom the other step", "github-actions[bot]")
+        return original(method, path, query, body, token)
+
+    github.route = racing  # type: ignore[method-assign]
+    run_hooks(pr_env, "deploy-aci", {"service-name": "svc", "github-deployment": "false"}, {"model-ids": "m:1"})
+    [survivor] = marked(github)
+    assert "from the other step" not in survivor["body"] and "`m:1`" in survivor["body"]
+    assert [r.method for r in github.calls(path_regex="comments")] == ["GET", "POST", "GET", "DELETE", "PATCH"]

@@ -8,7 +8,7 @@ from mlops_ci.errors import InputError, OperationTimeout, ServiceError
 from mlops_ci.github import hooks
 from mlops_ci.inputs import Inputs
 from tests.fakes.github_api import FakeGithub
-from tests.github_support import HEAD_SHA, MERGE_SHA, TOKEN, github, hook_run, pr_env, run_hooks  # noqa: F401
+from tests.github_support import HEAD_SHA, MERGE_SHA, TOKEN, hook_run, run_hooks
 
 URI = "http://127.0.0.1:5001/score"
 

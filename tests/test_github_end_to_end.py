@@ -8,7 +8,7 @@ import pytest
 
 from tests.deploy_fixtures import make_project, no_stray_processes  # noqa: F401 - fixture
 from tests.fakes.github_api import FakeGithub
-from tests.github_support import PULL, TOKEN, github, pr_env  # noqa: F401 - fixtures
+from tests.github_support import PULL, TOKEN
 from tests.harness import Step
 
 KEY = "canary-pr-key-7e6d5c4b3a"

@@ -153,5 +153,13 @@ def upsert(repo: Repository, number: int, key: str, build: Callable[[str], str])
         comment = min(found, key=lambda c: c.id)
         comment.edit(build(comment.body or ""))
         return "updated", comment.html_url
-    created = issue.create_comment(build(""))
+    body = build("")
+    created = issue.create_comment(body)
+    # Two steps may have looked at the same moment and both found nothing: the oldest comment wins, later ones go.
+    others = [c for c in issue.get_comments() if (c.body or "").startswith(marker) and c.id < created.id]
+    if others:
+        created.delete()
+        oldest = min(others, key=lambda c: c.id)
+        oldest.edit(build(oldest.body or ""))
+        return "updated", oldest.html_url
     return "created", created.html_url

@@ -56,7 +56,7 @@ class FakeGithub:
         self.pulls: dict[int, dict[str, Any]] = {}
         self.state = State()
         self.requests: list[Recorded] = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: a test may wrap `route` and read the record inside it
         self._faults: list[Fault] = []
         self._ids = iter(range(1001, 10**9))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
