@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+# Only the hooks import this module, and only when they call GitHub: PyGithub is loaded here, not at start-up.
+from github.GithubObject import NotSet
+
 if TYPE_CHECKING:
     from github.Deployment import Deployment
     from github.Repository import Repository
@@ -38,17 +41,13 @@ def start(repo: Repository, request: DeploymentRequest) -> Deployment:
         description=_short(f"mlops-ci {request.task} {request.service}"),
         production_environment=request.production, transient_environment=request.transient,
     )
-    kwargs = {"target_url": request.log_url} if request.log_url else {}
     deployment.create_status("in_progress", description=_short(f"{request.task} of {request.service} started"),
-                             **kwargs)
+                             target_url=request.log_url or NotSet)
     return deployment
 
 
 def finish(deployment: Deployment, *, ok: bool, environment_url: str, description: str, log_url: str) -> None:
     """The final status; on success the environment's URL is the scoring URI, so the Environments page links to it."""
-    kwargs = {"target_url": log_url} if log_url else {}
-    if ok and environment_url:
-        kwargs["environment_url"] = environment_url
-    deployment.create_status("success" if ok else "failure", description=_short(description),
-                             auto_inactive=ok, **kwargs)
+    deployment.create_status("success" if ok else "failure", description=_short(description), auto_inactive=ok,
+                             target_url=log_url or NotSet, environment_url=(ok and environment_url) or NotSet)
 
