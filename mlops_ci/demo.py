@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_ci.demo_deploy import deploy_and_promote
+from mlops_ci.demo_pipeline import publish_and_trigger
 from mlops_ci.errors import InputError, ServiceError
 from mlops_ci.runner import Runner, parse_output_file
 
@@ -116,6 +117,7 @@ STEPS: list[Callable[[DemoState], None]] = [
     train_wine_model,
     register,
     deploy_and_promote,
+    publish_and_trigger,
 ]
 
 
