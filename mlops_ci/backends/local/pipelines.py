@@ -187,8 +187,8 @@ class LocalPipelines:
     runner: Runner
     _pipeline_tables_ready = False
 
-    # methods of LocalBackend this mix-in relies on
-    def get_dataset(self, name: str, version: int | None = None) -> RegisteredDataset: ...  # pragma: no cover
+    if TYPE_CHECKING:  # provided by LocalBackend
+        def get_dataset(self, name: str, version: int | None = None) -> RegisteredDataset: ...
 
     def _pipeline_tables(self) -> None:
         if not self._pipeline_tables_ready:
