@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import arm, blob, login, modelmanagement, pipelines, scoring, workspace_api
+from . import arm, arm_v2, blob, login, modelmanagement, pipelines, scoring, scoring_v2, workspace_api
 from .ca import CertificateAuthority
 from .http import Request, Response, Router, error_response, json_response
 from .proxy import ProxyServer
@@ -114,13 +114,16 @@ class AzureEmulator:
         self.requests: list[RequestRecord] = []
         self.handler_seconds = 0.0
         self._faults: list[Fault] = []
+        self.v2 = arm_v2.attach(self)  # the SDK v2 resources (arm_v2, scoring_v2)
         self._routers: dict[str, list[Router]] = {
             login.HOST: [login.build(self)],
-            arm.HOST: [arm.build(self)],
+            arm.HOST: [arm.build(self), arm_v2.build(self)],
             self.api_host: [workspace_api.build(self), modelmanagement.build(self), pipelines.build(self)],
             self.blob_host: [blob.build(self)],
+            arm_v2.SCHEMA_HOST: [arm_v2.build_schemas(self)],
         }
         self._scoring = scoring.build(self)
+        self._scoring_v2 = scoring_v2.build(self)
         workspace_api.seed(self)
         self._proxy = ProxyServer(ca, self.knows, self.dispatch, self._refused)
 
@@ -174,7 +177,7 @@ class AzureEmulator:
             return True
         if host == TELEMETRY_HOST:
             return self.accept_telemetry
-        return scoring.serves(self, host)
+        return scoring.serves(self, host) or scoring_v2.serves(self, host)
 
     def _refused(self, host: str, method: str, target: str) -> None:
         with self.lock:
@@ -209,7 +212,7 @@ class AzureEmulator:
             return json_response({"itemsReceived": count, "itemsAccepted": count, "errors": []})
         routers = self._routers.get(host)
         if routers is None:
-            return self._scoring(request)
+            return self._scoring_v2(request) if scoring_v2.serves(self, host) else self._scoring(request)
         for router in routers:
             response = router.dispatch(request)
             if response is not None:
