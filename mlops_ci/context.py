@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mlops_ci.backends import Backend
 
 BACKEND_NAMES = ("local", "azureml")
+AZUREML_SDKS = ("v1", "v2")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Settings:
     credentials: AzureCredentials | None = field(default=None, repr=False)
     workspace: WorkspaceRef | None = None
     github: GithubRun = field(default_factory=GithubRun)
+    azureml_sdk: str = "v1"  # which adapter backs `azureml`: SDK v1 (azureml-core) or v2 (azure-ai-ml)
     # The step's environment (OIDC request URL, tuning variables): backends read it here, never os.environ.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -113,8 +115,12 @@ class Settings:
         elif credentials is not None:
             runner.warning("Azure credentials were given but 'backend' is local: they are not used.",
                            title="mlops-ci backend")
+        sdk = inputs.choice("azureml-sdk", AZUREML_SDKS)
+        if sdk != "v1" and backend != "azureml":
+            runner.warning(f"Input 'azureml-sdk' is {sdk}, but the backend is {backend}: it is not used.",
+                           title="mlops-ci backend")
         return cls(backend=backend, workspace_dir=workspace_dir, credentials=credentials, workspace=workspace,
-                   github=GithubRun.from_environ(environ), environ=environ)
+                   github=GithubRun.from_environ(environ), environ=environ, azureml_sdk=sdk)
 
 
 @dataclass

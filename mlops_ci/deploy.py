@@ -54,6 +54,7 @@ class DeployOptions:
     expected: Any = NO_EXPECTATION
     source_service: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    instance_type: str = ""
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, ctx: Context) -> DeployOptions:
@@ -94,9 +95,14 @@ class DeployOptions:
         if not deployment.auth_enabled and not deployment.token_auth_enabled:
             warnings.append(f"Service '{service}' is deployed without authentication (authEnabled: false): anyone "
                             "who can reach it can call it.")
+        instance_type = inputs.text("instance-type")
+        if instance_type and (ctx.settings.backend, ctx.settings.azureml_sdk) != ("azureml", "v2"):
+            warnings.append("Input 'instance-type' is only used with backend azureml and azureml-sdk v2; it is "
+                            "ignored here.")
+            instance_type = ""
         return cls(service_name=service, compute_type=compute_type, models=models, inference=inference,
                    deployment=deployment, sample=sample, timeout_s=minutes * 60, expected=expected,
-                   source_service=source, warnings=tuple(warnings))
+                   source_service=source, warnings=tuple(warnings), instance_type=instance_type)
 
 
 def parse_models(inputs: Inputs) -> tuple[ModelRef, ...]:
@@ -169,7 +175,8 @@ def deploy(options: DeployOptions, ctx: Context) -> TaskResult:
         smoke.append(smoke_test(candidate.scoring_uri, options.sample, candidate.headers, count=1,
                                 timeout=_left(deadline), expected=options.expected))
 
-    spec = ServiceSpec(name=options.service_name, models=models, inference=inference, deployment=options.deployment)
+    spec = ServiceSpec(name=options.service_name, models=models, inference=inference, deployment=options.deployment,
+                       instance_type=options.instance_type)
     action = "Swapping" if previous else "Deploying"
     runner.info(f"{action} {options.compute_type} service '{options.service_name}' with "
                 f"{', '.join(m.id for m in models)} ({options.deployment.replicas} replica(s), "

@@ -133,6 +133,7 @@ class ServiceSpec:
     models: tuple[RegisteredModel, ...]
     inference: InferenceConfig
     deployment: DeploymentConfig
+    instance_type: str = ""  # SDK v2 online deployments: the VM size or Kubernetes instance type; empty: chosen
 
 
 @dataclass(frozen=True)

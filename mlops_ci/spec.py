@@ -29,6 +29,9 @@ COMMON_INPUTS: tuple[InputSpec, ...] = (
               required=True),
     InputSpec("backend", "Where the task runs: `local` (the embedded local workspace) or `azureml`. "
               "When empty: `azureml` if Azure credentials are given, otherwise `local`."),
+    InputSpec("azureml-sdk", "With backend `azureml`: `v1` (azureml-core: ACI/AKS web services, published "
+              "pipelines) or `v2` (azure-ai-ml: managed and Kubernetes online endpoints, batch endpoints). The "
+              "README's \"Azure ML SDK v2\" section maps each task.", default="v1"),
     InputSpec("workspace-dir", "Directory of the embedded local workspace.", default=".mlops-ci"),
     InputSpec("azure-credentials", "The JSON printed by `az ad sp create-for-rbac --json-auth` (or `--sdk-auth`).",
               secret=True),
@@ -103,6 +106,10 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
               "service (typically the tested ACI one) instead of model and inference-config."),
     InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with "
               "wait): the longest the task waits.", default="10"),
+    InputSpec("instance-type", "deploy-aci, promote-aks with azureml-sdk v2: the VM size of a managed online "
+              "deployment (deploy-aci; empty: chosen from the deployment config's cpu and memoryInGB, "
+              "Standard_DS3_v2 at least) or the instance type of a Kubernetes one (promote-aks; empty: the "
+              "cluster's default)."),
     InputSpec("scoring-uri", "smoke-test: the URI to POST to; empty: the scoring URI of service-name."),
     InputSpec("scoring-key", "smoke-test: the key or token sent as `Authorization: Bearer`; empty with "
               "service-name: looked up.", secret=True),

@@ -96,11 +96,14 @@ class Backend(Protocol):
 BACKENDS: dict[str, str] = {
     "local": "mlops_ci.backends.local.backend:open_local_backend",
     "azureml": "mlops_ci.backends.azureml_v1.backend:open_azureml_backend",
+    "azureml-v2": "mlops_ci.backends.azureml_v2.backend:open_azureml_backend",
 }
 
 
 def open_backend(settings: Settings, runner: Runner) -> Backend:
-    target = BACKENDS.get(settings.backend)
+    key = f"{settings.backend}-{settings.azureml_sdk}" if settings.backend == "azureml" and \
+        settings.azureml_sdk != "v1" else settings.backend
+    target = BACKENDS.get(key)
     if target is None:
         raise InputError("backend", f"Input 'backend' is '{settings.backend}', which is not a backend.",
                          fix="Use one of: " + ", ".join(BACKENDS) + ".")
@@ -109,8 +112,9 @@ def open_backend(settings: Settings, runner: Runner) -> Backend:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(("azureml", "azure")):
+            extra = "azure-v2" if key == "azureml-v2" else "azure"
             raise InputError("backend", f"The '{settings.backend}' backend needs the Azure ML SDK, which is not "
-                             "installed.", fix="Install it with `pip install 'mlops-ci[azure]'`.") from exc
+                             "installed.", fix=f"Install it with `pip install 'mlops-ci[{extra}]'`.") from exc
         raise
     backend: Backend = getattr(module, factory)(settings, runner)
     return backend

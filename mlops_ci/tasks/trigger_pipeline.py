@@ -70,7 +70,13 @@ class Options:
 
 
 def run(options: Options, ctx: Context) -> TaskResult:
-    run_id = post_to_endpoint(options, ctx) if options.pipeline_endpoint else submit(options, ctx)
+    if options.pipeline_endpoint and (ctx.settings.backend, ctx.settings.azureml_sdk) == ("azureml", "v2"):
+        # A v2 batch endpoint takes a job body of its own, not the v1 PipelineSubmit one: the SDK invokes it.
+        run_id = ctx.backend.submit_to_endpoint_url(  # type: ignore[attr-defined]
+            options.pipeline_endpoint, experiment_name=options.experiment_name, parameters=options.parameters,
+            version=options.pipeline_version)
+    else:
+        run_id = post_to_endpoint(options, ctx) if options.pipeline_endpoint else submit(options, ctx)
     ctx.runner.info(f"Started pipeline run {run_id} in experiment {options.experiment_name}.")
     current = ctx.backend.get_pipeline_run(run_id, experiment_name=options.experiment_name)
     if options.wait:
