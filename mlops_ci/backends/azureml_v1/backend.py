@@ -15,7 +15,7 @@ from mlops_ci.backends.azureml_v1.models import ModelVerbs
 from mlops_ci.backends.azureml_v1.pipelines import PipelineVerbs
 from mlops_ci.backends.azureml_v1.retry import Retrier, RetryPolicy
 from mlops_ci.backends.azureml_v1.services import ServiceVerbs
-from mlops_ci.errors import InputError
+from mlops_ci.errors import InputError, MlopsCiError, ServiceError
 
 if TYPE_CHECKING:
     from mlops_ci.context import Settings
@@ -66,7 +66,17 @@ class AzureMLBackend(ModelVerbs, DatasetVerbs, ServiceVerbs, PipelineVerbs):
     def call(self, what: str, fn: Callable[[], T], *, deadline: float | None = None) -> T:
         """Run one SDK call with our retries (a deadline, when given, is time.monotonic() based)."""
         sdk.import_core()
-        return self.retrier.call(what, lambda: self._quiet(fn), deadline=deadline)
+        try:
+            return self.retrier.call(what, lambda: self._quiet(fn), deadline=deadline)
+        except MlopsCiError:
+            raise
+        except Exception as exc:
+            # A "not found" goes back to the verb, which knows which input named it; any other refusal is Azure's.
+            if sdk.http_status(exc) == 404 or "not found" in str(exc).lower():
+                raise
+            raise ServiceError(f"{what} failed: {sdk.error_text(exc)}",
+                               fix="Read the message; re-run the job if Azure ML was having trouble.",
+                               logs=self.runner.redact(sdk.response_text(exc)[:20000])) from exc
 
     def _quiet(self, fn: Callable[[], T]) -> T:
         # The SDK prints progress with print(); route it through the runner so that it is redacted too.

@@ -52,7 +52,7 @@ def classify(exc: BaseException) -> str:
     status = sdk.http_status(exc)
     if status in TRANSIENT_STATUSES:
         return "transient"
-    if status == 409 and any(word in str(exc).lower() for word in IN_PROGRESS):
+    if status == 409 and any(word in sdk.response_text(exc).lower() for word in IN_PROGRESS):
         return "in-progress"
     if status is None and sdk.is_connection_problem(exc):
         return "transient"

@@ -101,6 +101,17 @@ def retry_after(exc: BaseException, now: float | None = None) -> float | None:
     return max(0.0, when - (time.time() if now is None else now))
 
 
+def response_text(exc: BaseException) -> str:
+    """The error's own text and, when it carries one, the body of the reply behind it."""
+    parts = []
+    for link in _chain(exc):
+        parts.append(str(link))
+        response = _response(link)
+        if response is not None:
+            parts.append(str(getattr(response, "text", "") or ""))
+    return "\n".join(parts)
+
+
 def is_connection_problem(exc: BaseException) -> bool:
     """A reset, a refused or dropped connection, or a read timeout: no answer at all."""
     import http.client
