@@ -166,7 +166,7 @@ def main() -> int:
     from mlops_ci.backends.local.backend import LocalBackend
     from mlops_ci.backends.local.workspace import LocalWorkspace
     from mlops_ci.deployconfig import DeploymentConfig, inference_config_from_dict
-    from mlops_ci.domain import ModelRegistration, ServiceSpec
+    from mlops_ci.domain import ServiceSpec
     from mlops_ci.runner import Runner
 
     root = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
@@ -196,7 +196,7 @@ def main() -> int:
             "local endpoint, key auth": (int(keyed.scoring_uri.split(":")[2].split("/")[0]), key),
         }
         results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
-        for name, (port, credential) in targets.items():
+        for port, credential in targets.values():
             measure(port, credential, 0.5, args.clients)  # warm-up
         for _ in range(args.rounds):
             for name, (port, credential) in targets.items():

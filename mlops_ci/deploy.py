@@ -19,7 +19,7 @@ from mlops_ci.deployconfig import (
     parse_deployment_config,
     parse_inference_config,
 )
-from mlops_ci.domain import CandidateEndpoint, RegisteredModel, Service, ServiceSpec
+from mlops_ci.domain import CandidateEndpoint, Service, ServiceSpec
 from mlops_ci.errors import InputError, MlopsCiError, ResourceNotFound
 from mlops_ci.inputs import NAME_PATTERN, Inputs
 from mlops_ci.preflight import model_dir_for, run_preflight

@@ -202,3 +202,15 @@ def test_services_command_lists_and_prints_keys_only_on_a_terminal(step: Step, p
     status = main(["services", "keys", "wine-test", "--workspace-dir", ".mlops-ci"], environ={},
                   stdout=terminal, stderr=io.StringIO())
     assert status == 0 and f"primary   {CANARY}" in terminal.getvalue()
+
+
+def test_local_deploy_never_imports_azureml(step: Step, project, tmp_path: Path) -> None:
+    code = ("import io, sys\nfrom mlops_ci.cli import main\n"
+            "argv = ['deploy-aci', '--backend', 'local', '--model', 'factor', '--service-name', 'plain',"
+            " '--inference-config', 'inferenceconfig.json', '--sample-request', 'sample.json']\n"
+            "status = main(argv, environ={}, stdout=io.StringIO(), stderr=io.StringIO())\n"
+            "main(['delete-service', '--backend', 'local', '--service-name', 'plain'], environ={},"
+            " stdout=io.StringIO(), stderr=io.StringIO())\n"
+            "print(status, sorted({m.split('.')[0] for m in sys.modules if m.startswith(('azureml', 'flask'))}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.strip() == "0 []", done.stdout + done.stderr
