@@ -74,7 +74,7 @@ class Supervisor:
             except InterruptedError:
                 continue
             with conn:
-                conn.settimeout(None)
+                conn.settimeout(10.0)  # a client that connects and says nothing must not block the service
                 if not self._same_user(conn):
                     continue
                 try:
