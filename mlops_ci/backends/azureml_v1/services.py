@@ -212,9 +212,8 @@ class ServiceVerbs:
         started = time.monotonic()
         last = ""
         while True:
-            headers = self.auth.get_authentication_header()
-            reply = self.call(f"{what}: status", lambda: make_http_request("GET", url, headers=headers),
-                              deadline=deadline).json()
+            reply = self.call(f"{what}: status", lambda: make_http_request(
+                "GET", url, headers=self.auth.get_authentication_header()), deadline=deadline).json()
             state = reply.get("state") or "Running"
             if state != last:
                 self.runner.info(f"{what}: {state} ({time.monotonic() - started:.1f} s elapsed).")
