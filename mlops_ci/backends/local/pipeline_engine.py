@@ -30,6 +30,7 @@ from mlops_ci.pipelineyaml import PipelineDefinition, Step, definition_from_dict
 
 REUSE_KEY_VERSION = "mlops-ci-reuse-1"
 STOP_GRACE_SECONDS = 10.0
+START_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -64,9 +65,13 @@ class Engine:
         # Status rows are not registry data: losing the last one to a power cut is fine, and NORMAL saves an fsync
         # per write (WAL keeps the database consistent either way).
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        run = self.conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (self.run_id,)).fetchone()
-        if run is None:
-            raise SystemExit(f"pipeline run {self.run_id} is not in {self.root}")
+        # The submitter commits the run right after starting this process: wait for it (bounded), and give up
+        # quietly when it never comes (the submitter rolled back).
+        deadline = time.monotonic() + START_WAIT_SECONDS
+        while (run := self.conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (self.run_id,)).fetchone()) is None:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"pipeline run {self.run_id} is not in {self.root}")
+            time.sleep(0.005)
         self.run_row = run
         graph = self.conn.execute("SELECT graph FROM published_pipelines WHERE id = ?",
                                   (run["pipeline_id"],)).fetchone()["graph"]

@@ -387,6 +387,7 @@ class LocalPipelines:
         max_parallel = max_parallel_steps or os.cpu_count() or 1
         run_id = str(uuid.uuid4())
         created = now()
+        root = self.workspace.root
         with self._tx() as conn:
             conn.execute("INSERT INTO pipeline_runs (id, pipeline_id, experiment_name, status, description, tags, "
                          "parameters, max_parallel, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -396,16 +397,17 @@ class LocalPipelines:
             conn.executemany("INSERT INTO pipeline_step_runs (id, run_id, step, position, status) VALUES "
                              "(?, ?, ?, ?, ?)", [(str(uuid.uuid4()), run_id, step.key, position, NOT_STARTED)
                                                  for position, step in enumerate(definition.steps)])
-        root = self.workspace.root
-        try:
-            # The engine records its own pid when it starts; until then the run is NotStarted (see _engine_lost).
-            processes.spawn_detached(
-                [sys.executable, "-m", "mlops_ci.backends.local.pipeline_engine", str(root), run_id],
-                log_path=run_dir(root, run_id) / "engine.log", env=processes.child_environ(os.environ))
-        except OSError as exc:
-            self._finish_run(run_id, FAILED, f"The pipeline engine could not start: {exc.strerror}.")
-            raise ServiceError(f"The local pipeline engine for run '{run_id}' could not start: {exc.strerror}.",
-                               fix="Check that the Python interpreter still exists.") from exc
+            # The engine is started inside the transaction, so the run and its engine's pid are committed together
+            # (one fsync, and a canceled or cleaned-up run always knows whom to stop); the engine waits for the commit.
+            try:
+                proc = processes.spawn_detached(
+                    [sys.executable, "-m", "mlops_ci.backends.local.pipeline_engine", str(root), run_id],
+                    log_path=run_dir(root, run_id) / "engine.log", env=processes.child_environ(os.environ))
+            except OSError as exc:
+                raise ServiceError(f"The local pipeline engine for run '{run_id}' could not start: {exc.strerror}.",
+                                   fix="Check that the Python interpreter still exists.") from exc
+            conn.execute("UPDATE pipeline_runs SET pid = ?, pid_start = ? WHERE id = ?",
+                         (proc.pid, processes.start_time(proc.pid), run_id))
         return PipelineRun(id=run_id, pipeline_id=pipeline_id, experiment_name=experiment_name, status=NOT_STARTED,
                            url=self._run_url(run_id), created_at=created, description=description,
                            tags=dict(tags or {}), parameters={k: argument_text(v) for k, v in values.items()})
