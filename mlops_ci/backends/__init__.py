@@ -17,7 +17,11 @@ from mlops_ci.domain import (
 from mlops_ci.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from mlops_ci.context import Settings
+    from mlops_ci.domain import CandidateEndpoint, Poller, Service, ServiceKeys, ServiceSpec, ServiceToken
     from mlops_ci.pipelineyaml import PipelineDefinition
     from mlops_ci.runner import Runner
 

@@ -26,7 +26,7 @@ class CertificateAuthority:
         # Elliptic-curve keys take microseconds to generate, RSA ones tens of milliseconds.
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self._not_before = now - datetime.timedelta(days=1)
         self._not_after = now + datetime.timedelta(days=30)
         name = _name("mlops-ci test emulator CA")

@@ -78,9 +78,9 @@ def test_workspace_get_with_service_principal(ws: Any, env: AzureEmulator) -> No
 
 
 def test_wrong_secret_is_refused_with_aadsts(env: AzureEmulator) -> None:
+    from azureml._vendor.azure_cli_core.azclierror import AuthenticationError
     from azureml.core import Workspace
     from azureml.core.authentication import ServicePrincipalAuthentication
-    from azureml._vendor.azure_cli_core.azclierror import AuthenticationError
 
     auth = ServicePrincipalAuthentication(env.tenant_id, env.client_id, "not-the-secret")
     # The SDK lets its vendored CLI error through, not azureml.exceptions.AuthenticationException.

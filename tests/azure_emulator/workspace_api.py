@@ -159,7 +159,7 @@ def build(emulator: AzureEmulator) -> Router:
     def discovery(request: Request) -> Response:
         base = f"https://{emulator.api_host}"
         return json_response({
-            "api": base, "catalog": f"https://catalog.cortanaanalytics.com", "experimentation": base,
+            "api": base, "catalog": "https://catalog.cortanaanalytics.com", "experimentation": base,
             "gallery": "https://gallery.cortanaintelligence.com/project", "history": base, "hyperdrive": base,
             "labeling": base, "modelmanagement": base, "pipelines": base, "studio": "https://ml.azure.com",
         })
