@@ -16,6 +16,7 @@ from mlops_ci.credentials import (
     parse_workspace,
 )
 from mlops_ci.errors import InputError
+from mlops_ci.github.event import GithubEvent
 from mlops_ci.inputs import Inputs
 from mlops_ci.runner import Runner
 
@@ -27,60 +28,12 @@ AZUREML_SDKS = ("v1", "v2")
 
 
 @dataclass(frozen=True)
-class GithubRun:
-    """What the runner tells us about the workflow run (empty outside Actions)."""
-
-    repository: str = ""
-    sha: str = ""
-    ref: str = ""
-    server_url: str = "https://github.com"
-    api_url: str = "https://api.github.com"
-    run_id: str = ""
-    workflow: str = ""
-    event_name: str = ""
-    event_path: str = ""
-    job: str = ""
-    token: str = field(default="", repr=False)
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> GithubRun:
-        return cls(
-            repository=environ.get("GITHUB_REPOSITORY", ""),
-            sha=environ.get("GITHUB_SHA", ""),
-            ref=environ.get("GITHUB_REF", ""),
-            server_url=environ.get("GITHUB_SERVER_URL", "https://github.com"),
-            api_url=environ.get("GITHUB_API_URL", "https://api.github.com"),
-            run_id=environ.get("GITHUB_RUN_ID", ""),
-            workflow=environ.get("GITHUB_WORKFLOW", ""),
-            event_name=environ.get("GITHUB_EVENT_NAME", ""),
-            event_path=environ.get("GITHUB_EVENT_PATH", ""),
-            job=environ.get("GITHUB_JOB", ""),
-        )
-
-    @property
-    def run_url(self) -> str:
-        if not (self.repository and self.run_id):
-            return ""
-        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
-
-    def provenance_tags(self) -> dict[str, str]:
-        """Tags that say where a registered asset came from; empty outside Actions."""
-        tags = {
-            "github.repository": self.repository,
-            "github.sha": self.sha,
-            "github.ref": self.ref,
-            "github.run_url": self.run_url,
-        }
-        return {k: v for k, v in tags.items() if v}
-
-
-@dataclass(frozen=True)
 class Settings:
     backend: str
     workspace_dir: Path
     credentials: AzureCredentials | None = field(default=None, repr=False)
     workspace: WorkspaceRef | None = None
-    github: GithubRun = field(default_factory=GithubRun)
+    github: GithubEvent = field(default_factory=GithubEvent)
     azureml_sdk: str = "v1"  # which adapter backs `azureml`: SDK v1 (azureml-core) or v2 (azure-ai-ml)
     # The step's environment (OIDC request URL, tuning variables): backends read it here, never os.environ.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -120,7 +73,7 @@ class Settings:
             runner.warning(f"Input 'azureml-sdk' is {sdk}, but the backend is {backend}: it is not used.",
                            title="mlops-ci backend")
         return cls(backend=backend, workspace_dir=workspace_dir, credentials=credentials, workspace=workspace,
-                   github=GithubRun.from_environ(environ), environ=environ, azureml_sdk=sdk)
+                   github=GithubEvent.from_environ(environ), environ=environ, azureml_sdk=sdk)
 
 
 @dataclass

@@ -18,6 +18,7 @@ class GithubEvent:
     name: str = ""
     repository: str = ""
     sha: str = ""
+    ref: str = ""
     workflow: str = ""
     server_url: str = "https://github.com"
     api_url: str = "https://api.github.com"
@@ -41,6 +42,7 @@ class GithubEvent:
             name=name,
             repository=environ.get("GITHUB_REPOSITORY", ""),
             sha=environ.get("GITHUB_SHA", ""),
+            ref=environ.get("GITHUB_REF", ""),
             workflow=environ.get("GITHUB_WORKFLOW", ""),
             server_url=(environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
             api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
@@ -60,6 +62,16 @@ class GithubEvent:
         if not (self.repository and self.run_id):
             return ""
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def provenance_tags(self) -> dict[str, str]:
+        """Tags that say where a registered asset came from; empty outside Actions."""
+        tags = {
+            "github.repository": self.repository,
+            "github.sha": self.commit,
+            "github.ref": self.ref,
+            "github.run_url": self.run_url,
+        }
+        return {k: v for k, v in tags.items() if v}
 
     @property
     def commit_url(self) -> str:
