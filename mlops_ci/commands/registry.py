@@ -54,41 +54,35 @@ def _table(runner: Runner, header: tuple[str, ...], rows: list[tuple[str, ...]])
                             + "\n")
 
 
-def models_command(argv: list[str], runner: Runner, environ: Mapping[str, str]) -> int:
-    args = _parser("models").parse_args(argv)
+def _browse(kind: str, argv: list[str], runner: Runner) -> int:
+    """`list` and `show` for one registry; `kind` is "model" or "dataset"."""
+    args = _parser(f"{kind}s").parse_args(argv)
     backend = _backend(args.workspace_dir, runner)
+    get, list_all = ((backend.get_model, backend.list_models) if kind == "model"
+                     else (backend.get_dataset, backend.list_datasets))
     if args.action == "show":
-        name, version = _split(args.ref, "model")
-        models = [backend.get_model(name, version)]
+        name, version = _split(args.ref, kind)
+        assets = [get(name, version)]
     else:
-        models = backend.list_models(args.ref)
+        assets = list_all(args.ref)
     if args.json:
-        runner.stdout.write(json.dumps([{**asdict(m), "id": m.id} for m in models], indent=2) + "\n")
+        runner.stdout.write(json.dumps([{**asdict(a), "id": a.id} for a in assets], indent=2) + "\n")
     elif args.action == "show":
-        for key, value in {**asdict(models[0]), "id": models[0].id}.items():
+        for key, value in {**asdict(assets[0]), "id": assets[0].id}.items():
             if key != "reused":
                 runner.stdout.write(f"{key}: {value}\n")
-    else:
+    elif kind == "model":
         _table(runner, ("NAME", "VERSION", "SHA256", "SIZE", "CREATED", "DESCRIPTION"),
-               [(m.name, str(m.version), m.sha256[:12], str(m.size), m.created_at, m.description[:40]) for m in models])
+               [(m.name, str(m.version), m.sha256[:12], str(m.size), m.created_at, m.description[:40]) for m in assets])
+    else:
+        _table(runner, ("NAME", "VERSION", "TYPE", "SOURCE", "CREATED"),
+               [(d.name, str(d.version), d.dataset_type, d.url or d.sha256[:12], d.created_at) for d in assets])
     return 0
+
+
+def models_command(argv: list[str], runner: Runner, environ: Mapping[str, str]) -> int:
+    return _browse("model", argv, runner)
 
 
 def datasets_command(argv: list[str], runner: Runner, environ: Mapping[str, str]) -> int:
-    args = _parser("datasets").parse_args(argv)
-    backend = _backend(args.workspace_dir, runner)
-    if args.action == "show":
-        name, version = _split(args.ref, "dataset")
-        datasets = [backend.get_dataset(name, version)]
-    else:
-        datasets = backend.list_datasets(args.ref)
-    if args.json:
-        runner.stdout.write(json.dumps([{**asdict(d), "id": d.id} for d in datasets], indent=2) + "\n")
-    elif args.action == "show":
-        for key, value in {**asdict(datasets[0]), "id": datasets[0].id}.items():
-            if key != "reused":
-                runner.stdout.write(f"{key}: {value}\n")
-    else:
-        _table(runner, ("NAME", "VERSION", "TYPE", "SOURCE", "CREATED"),
-               [(d.name, str(d.version), d.dataset_type, d.url or d.sha256[:12], d.created_at) for d in datasets])
-    return 0
+    return _browse("dataset", argv, runner)
