@@ -210,14 +210,8 @@ class LocalPipelines:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.workspace.transaction(self._connection()) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     # -- publishing -----------------------------------------------------------------------------------------
     def publish_pipeline(self, definition: PipelineDefinition, *, name: str, description: str = "",

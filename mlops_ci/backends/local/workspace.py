@@ -182,9 +182,13 @@ class LocalWorkspace:
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that holds the write lock from its first statement (BEGIN IMMEDIATE)."""
-        conn = self.connect()
+    def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its first statement (BEGIN IMMEDIATE).
+
+        With `conn`, the transaction runs on that (kept-open) connection and leaves it open.
+        """
+        own = conn is None
+        conn = self.connect() if conn is None else conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -194,7 +198,8 @@ class LocalWorkspace:
                 raise
             conn.execute("COMMIT")
         finally:
-            conn.close()
+            if own:
+                conn.close()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
