@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,6 +55,7 @@ class DeployOptions:
     source_service: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     instance_type: str = ""
+    cluster_input: str = "aks-cluster"
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, ctx: Context) -> DeployOptions:
@@ -80,6 +81,7 @@ class DeployOptions:
         deployment_path = inputs.path("deployment-config", required=False, kind="file")
         deployment = (parse_deployment_config("deployment-config", deployment_path, expected=compute_type)
                       if deployment_path else default_deployment(compute_type))
+        deployment, cluster_input = _cluster(inputs, deployment, deployment_path, promote)
         ctx.runner.mask(deployment.primary_key)
         ctx.runner.mask(deployment.secondary_key)
         sample_path = inputs.path("sample-request", kind="file")
@@ -102,7 +104,28 @@ class DeployOptions:
             instance_type = ""
         return cls(service_name=service, compute_type=compute_type, models=models, inference=inference,
                    deployment=deployment, sample=sample, timeout_s=minutes * 60, expected=expected,
-                   source_service=source, warnings=tuple(warnings), instance_type=instance_type)
+                   source_service=source, warnings=tuple(warnings), instance_type=instance_type,
+                   cluster_input=cluster_input)
+
+
+def _cluster(inputs: Inputs, deployment: DeploymentConfig, path: Path | None,
+             promote: bool) -> tuple[DeploymentConfig, str]:
+    """The AKS cluster from 'aks-cluster' or the config's computeTargetName, and the input that named it."""
+    cluster = inputs.name("aks-cluster", required=False)
+    if not promote:
+        if cluster:
+            raise InputError("aks-cluster", "Input 'aks-cluster' is for promote-aks; deploy-aci deploys to ACI.",
+                             fix="Remove aks-cluster from this step, or use task promote-aks to deploy to AKS.")
+        return deployment, "aks-cluster"
+    configured = deployment.compute_target_name
+    if cluster and configured and cluster != configured:
+        where = f"'{path.name}'" if path else "the deployment config"
+        raise InputError("aks-cluster", f"Input 'aks-cluster' is '{cluster}' but deployment-config {where} names "
+                         f"computeTargetName '{configured}'.",
+                         fix="Name the cluster once (aks-cluster), or make both the same cluster.")
+    if cluster:
+        return replace(deployment, compute_target_name=cluster), "aks-cluster"
+    return deployment, "deployment-config" if configured else "aks-cluster"
 
 
 def parse_models(inputs: Inputs) -> tuple[ModelRef, ...]:
@@ -176,7 +199,7 @@ def deploy(options: DeployOptions, ctx: Context) -> TaskResult:
                                 timeout=_left(deadline), expected=options.expected))
 
     spec = ServiceSpec(name=options.service_name, models=models, inference=inference, deployment=options.deployment,
-                       instance_type=options.instance_type)
+                       instance_type=options.instance_type, cluster_input=options.cluster_input)
     action = "Swapping" if previous else "Deploying"
     runner.info(f"{action} {options.compute_type} service '{options.service_name}' with "
                 f"{', '.join(m.id for m in models)} ({options.deployment.replicas} replica(s), "
@@ -206,7 +229,7 @@ def deploy(options: DeployOptions, ctx: Context) -> TaskResult:
     details = summary.render(
         "deploy.md", preflight=f"{preflight.seconds:.2f} s", smoke=latency, auth=service.auth_mode,
         replicas=str(service.replicas), previous=_ids(previous.model_ids) if previous else "none (a new service)",
-        scoring_uri=service.scoring_uri, source=options.source_service or "—")
+        scoring_uri=service.scoring_uri, source=options.source_service or "—", cluster=_cluster_cell(options, ctx))
     return TaskResult(outputs=outputs, done=done, links=[("swagger.json", service.swagger_uri)], details=details)
 
 
@@ -226,6 +249,16 @@ def _explain_failure(ctx: Context, exc: MlopsCiError, options: DeployOptions, pr
             exc.logs = ctx.backend.get_service_logs(options.service_name, tail=FAILURE_LOG_LINES)
         except MlopsCiError:
             pass
+
+
+def _cluster_cell(options: DeployOptions, ctx: Context) -> str:
+    name = options.deployment.compute_target_name
+    if not options.PROMOTE:
+        return "—"
+    if ctx.settings.backend == "local":
+        # There is no cluster on a runner: the name is kept in the service's record so the step reads the same.
+        return f"`{name}` (recorded only: the local backend serves on this machine)" if name else "none (local)"
+    return f"`{name}`"
 
 
 def _existing(ctx: Context, name: str) -> Service | None:

@@ -134,6 +134,8 @@ class ServiceSpec:
     inference: InferenceConfig
     deployment: DeploymentConfig
     instance_type: str = ""  # SDK v2 online deployments: the VM size or Kubernetes instance type; empty: chosen
+    # The input that named deployment.compute_target_name (aks-cluster or deployment-config): errors name it.
+    cluster_input: str = "aks-cluster"
 
 
 @dataclass(frozen=True)

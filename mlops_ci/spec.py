@@ -102,6 +102,10 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("sample-request", "deploy-aci, promote-aks, smoke-test: a JSON file posted to the service as the "
               "smoke test (and given to run() by the preflight)."),
     InputSpec("expected-response", "deploy-aci, promote-aks, smoke-test: a JSON file the response must equal."),
+    InputSpec("aks-cluster", "promote-aks: the cluster to deploy to: an AKS inference cluster (azureml-sdk v1) or an "
+              "attached Kubernetes compute (v2); it must exist and be of that kind, else the step fails listing "
+              "those found. When the deployment config also names one (computeTargetName), both must agree. The "
+              "local backend records it with the service (it serves on the runner)."),
     InputSpec("source-service", "promote-aks: promote exactly the models and inference configuration of this "
               "service (typically the tested ACI one) instead of model and inference-config."),
     InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with "

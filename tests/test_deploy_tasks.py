@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from mlops_ci.backends.local.backend import LocalBackend
+from mlops_ci.backends.local.workspace import LocalWorkspace
 from mlops_ci.cli import main
+from mlops_ci.runner import Runner
 from tests.deploy_fixtures import SCORE_PLAIN, make_project, no_stray_processes  # noqa: F401
 from tests.harness import Step
 
@@ -134,17 +137,22 @@ def test_failed_smoke_test_shows_the_server_log_and_leaves_nothing_running(step:
     ("promote-aks", {"source_service": "wine-test", "deployment_config": "aks.json"}, "model"),
     ("promote-aks", {"source_service": "nowhere", "model": "", "inference_config": "",
                      "deployment_config": "aks.json"}, "source-service"),
+    ("deploy-aci", {"aks_cluster": "aks-prod"}, "aks-cluster"),
+    ("promote-aks", {"aks_cluster": "aks-other", "deployment_config": "aks-named.json"}, "aks-cluster"),
+    ("promote-aks", {"aks_cluster": "bad name", "deployment_config": "aks.json"}, "aks-cluster"),
     ("smoke-test", {"service_name": "", "sample_request": "sample.json"}, "scoring-uri"),
     ("smoke-test", {"scoring_uri": "ftp://x", "sample_request": "sample.json"}, "scoring-uri"),
     ("smoke-test", {"service_name": "nowhere", "sample_request": "sample.json"}, "service-name"),
     ("get-logs", {"service_name": "nowhere"}, "service-name"),
 ], ids=["no-model", "bad-version", "unknown-model", "missing-version", "bad-service-name", "config-typo",
         "aks-config-for-aci", "sample-not-json", "no-inference-config", "bad-timeout", "source-with-model",
-        "source-missing", "smoke-no-target", "smoke-bad-uri", "smoke-unknown-service", "logs-unknown-service"])
+        "source-missing", "aks-cluster-for-aci", "aks-cluster-clashes-with-config", "aks-cluster-bad-name",
+        "smoke-no-target", "smoke-bad-uri", "smoke-unknown-service", "logs-unknown-service"])
 def test_bad_inputs_exit_2_naming_the_input(step: Step, project, task: str, inputs: dict[str, str],
                                             input_name: str) -> None:
     project.json("typo.json", {"computeType": "ACI", "authEnabeld": True})
     project.json("aks.json", {"computeType": "AKS", "numReplicas": 1})
+    project.json("aks-named.json", {"computeType": "AKS", "numReplicas": 1, "computeTargetName": "aks-prod"})
     project.write("broken.json", "{not json")
     values = {"backend": "local", "model": "factor", "service_name": "wine-test",
               "inference_config": "inferenceconfig.json", "sample_request": "sample.json", **inputs}
@@ -154,6 +162,32 @@ def test_bad_inputs_exit_2_naming_the_input(step: Step, project, task: str, inpu
     assert len(errors) == 1
     assert "Traceback" not in result.everything()
     assert f"'{input_name}'" in errors[0] or f"input '{input_name}'" in result.summary
+
+
+def test_clashing_aks_cluster_names_both_and_touches_nothing(step: Step, project) -> None:
+    project.json("aks-named.json", {"computeType": "AKS", "numReplicas": 1, "computeTargetName": "aks-prod"})
+    result = step.action("promote-aks", backend="local", model="factor", service_name="wine-prod",
+                         inference_config="inferenceconfig.json", sample_request="sample.json",
+                         deployment_config="aks-named.json", aks_cluster="aks-other")
+    assert result.status == 2, result.stdout
+    error = next(line for line in result.annotations if line.startswith("::error"))
+    assert "'aks-other'" in error and "'aks-prod'" in error and "aks-named.json" in error
+    services = step.action("get-logs", backend="local", service_name="wine-prod")
+    assert services.status == 2  # nothing was deployed
+
+
+def test_local_promote_records_the_aks_cluster(step: Step, project) -> None:
+    project.json("aks.json", {"computeType": "AKS", "numReplicas": 1})
+    result = step.action("promote-aks", backend="local", model="factor", service_name="wine-prod",
+                         inference_config="inferenceconfig.json", sample_request="sample.json",
+                         deployment_config="aks.json", aks_cluster="aks-prod")
+    try:
+        assert result.status == 0, result.stdout + result.stderr
+        assert "| cluster | `aks-prod` (recorded only: the local backend serves on this machine) |" in result.summary
+        service = LocalBackend(LocalWorkspace(Path.cwd() / ".mlops-ci"), Runner({})).get_service("wine-prod")
+        assert service.deployment is not None and service.deployment.compute_target_name == "aks-prod"
+    finally:
+        step.action("delete-service", backend="local", service_name="wine-prod")
 
 
 def test_deploy_aci_as_a_real_command(step: Step, project, tmp_path: Path) -> None:

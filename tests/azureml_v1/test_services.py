@@ -110,6 +110,41 @@ def test_promote_to_a_wrong_aks_name_lists_the_aks_targets(azure_step: AzureStep
     assert emulator.count(method="POST", path_regex=r"/services$") == 0
 
 
+@pytest.mark.parametrize(("config", "cluster", "input_name", "said"), [
+    ({}, "aks-typo", "aks-cluster", "Input 'aks-cluster' names AKS cluster 'aks-typo', which does not exist"),
+    ({}, "cpu-cluster", "aks-cluster", "Input 'aks-cluster' names AKS cluster 'cpu-cluster', which is a AmlCompute"),
+    ({"computeTargetName": "aks-typo"}, "", "deployment-config", "Input 'deployment-config' names AKS cluster "
+     "'aks-typo' (computeTargetName), which does not exist"),
+    ({}, "", "aks-cluster", "input 'aks-cluster' is empty and the deployment config has no computeTargetName"),
+], ids=["input-missing-cluster", "input-not-aks", "config-missing-cluster", "no-cluster-at-all"])
+def test_a_wrong_aks_cluster_names_the_input_that_named_it(azure_step: AzureStep, project: Path, config: dict,
+                                                          cluster: str, input_name: str, said: str) -> None:
+    emulator = azure_step.emulator
+    emulator.create_aks_compute("aks-prod")
+    emulator.create_aml_compute("cpu-cluster")
+    (project / "aks.json").write_text(json.dumps({"computeType": "AKS", **config}))
+    result = deploy(azure_step, "promote-aks", service_name="wine-prod", deployment_config="aks.json",
+                    aks_cluster=cluster)
+    assert result.status == 2, result.stdout
+    assert said in result.stdout and "AKS targets found: aks-prod" in result.stdout
+    assert f"input '{input_name}'" in result.summary.lower()
+    assert emulator.count(method="POST", path_regex=r"/services$") == 0
+
+
+def test_promote_to_the_aks_cluster_input(azure_step: AzureStep, project: Path) -> None:
+    emulator = azure_step.emulator
+    emulator.create_aks_compute("aks-prod")
+    emulator.create_aks_compute("aks-other")
+    (project / "aks.json").write_text(json.dumps({"computeType": "AKS", "numReplicas": 1,
+                                                  "autoScaler": {"autoscaleEnabled": False}}))
+    result = deploy(azure_step, "promote-aks", service_name="wine-prod", deployment_config="aks.json",
+                    aks_cluster="aks-other")
+    assert result.status == 0, result.stdout + result.stderr
+    assert emulator.state.services["wine-prod"]["computeName"] == "aks-other"
+    assert "| cluster | `aks-other` |" in result.summary
+    assert_no_canary(emulator, *azure_step.results)
+
+
 def test_promote_aks_updates_in_place_and_rolls_back(azure_step: AzureStep, project: Path) -> None:
     emulator = azure_step.emulator
     emulator.create_aks_compute("aks-prod")

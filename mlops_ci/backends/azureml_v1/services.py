@@ -236,13 +236,16 @@ class ServiceVerbs:
         aks = sorted(t.name for t in targets if isinstance(t, AksCompute))
         found = [t for t in targets if t.name == name]
         listing = ", ".join(aks) if aks else "none"
+        source = spec.cluster_input
         if not name:
-            raise InputError("deployment-config", "The AKS deployment names no AKS cluster (computeTargetName).",
-                             fix=f"Set computeTargetName in the deployment config; AKS targets in the workspace: "
-                                 f"{listing}.")
+            raise InputError("aks-cluster", "promote-aks names no AKS cluster: input 'aks-cluster' is empty and the "
+                             "deployment config has no computeTargetName.",
+                             fix=f"Set aks-cluster to one of the AKS targets found: {listing}.")
         if not found or not isinstance(found[0], AksCompute):
             what = f"is a {type(found[0]).__name__}, not AKS" if found else "does not exist"
-            raise InputError("deployment-config", f"AKS cluster '{name}' {what} in workspace "
+            named = f"names AKS cluster '{name}'" if source == "aks-cluster" else \
+                f"names AKS cluster '{name}' (computeTargetName)"
+            raise InputError(source, f"Input '{source}' {named}, which {what} in workspace "
                              f"{self.ref.workspace_name}.",
                              fix=f"Use one of the AKS targets found: {listing}. Nothing was deployed (there is no "
                                  "fallback to ACI).")

@@ -174,13 +174,15 @@ class EndpointVerbs:
         found = sorted(n for n, k in kinds.items() if k == "kubernetes")
         listing = ", ".join(found) if found else "none"
         if not name:
-            raise InputError("deployment-config", "The AKS deployment names no Kubernetes compute "
-                             "(computeTargetName).",
-                             fix=f"Set computeTargetName in the deployment config; Kubernetes computes attached to "
-                                 f"the workspace: {listing}.")
+            raise InputError("aks-cluster", "promote-aks names no Kubernetes compute: input 'aks-cluster' is empty "
+                             "and the deployment config has no computeTargetName.",
+                             fix=f"Set aks-cluster to one of the Kubernetes computes attached to the workspace: "
+                                 f"{listing}.")
         if kinds.get(name) != "kubernetes":
             what = f"is a {kinds[name]} compute, not Kubernetes" if name in kinds else "does not exist"
-            raise InputError("deployment-config", f"Compute '{name}' {what} in workspace {self.ref.workspace_name}.",
+            source = spec.cluster_input
+            raise InputError(source, f"Input '{source}' names compute '{name}', which {what} in workspace "
+                             f"{self.ref.workspace_name}.",
                              fix=f"Use one of the Kubernetes computes found: {listing}. Nothing was deployed (there "
                                  "is no fallback to a managed endpoint).")
         return name
