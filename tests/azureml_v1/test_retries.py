@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_ci.backends.azureml_v1 import retry
+from mlops_ci.backends.azure_common import retry
 from mlops_ci.errors import OperationTimeout, ServiceError
 from mlops_ci.runner import Runner
 from tests.azureml_v1.conftest import AzureStep, assert_no_canary

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mlops_ci.backends.azure_common import signin
 from mlops_ci.backends.azureml_v1 import sdk
 from mlops_ci.errors import InputError, ServiceError
 from mlops_ci.runner import Runner
 
 if TYPE_CHECKING:
     from mlops_ci.credentials import AzureCredentials, WorkspaceRef
-
-# AADSTS codes that mean one input is wrong, and which input.
-AADSTS_INPUTS = {
-    "7000215": ("client-secret", "the client secret is not valid (or has expired)"),
-    "7000222": ("client-secret", "the client secret has expired"),
-    "700016": ("client-id", "no application with this client id exists in the tenant"),
-    "90002": ("tenant-id", "the tenant does not exist"),
-    "900023": ("tenant-id", "the tenant id is not valid"),
-}
-
 
 def authentication(credentials: AzureCredentials, environ: Mapping[str, str], runner: Runner) -> Any:
     """An azureml-core authentication object for these credentials."""
@@ -85,17 +75,7 @@ def open_workspace(credentials: AzureCredentials, ref: WorkspaceRef, auth: Any) 
 
 
 def refused(credentials: AzureCredentials, exc: BaseException) -> MlopsCiErrorLike:
-    text = sdk.error_text(exc)
-    code = re.search(r"AADSTS(\d+)", str(exc))
-    if code and code.group(1) in AADSTS_INPUTS:
-        name, meaning = AADSTS_INPUTS[code.group(1)]
-        label = {"client-secret": "clientSecret", "client-id": "clientId", "tenant-id": "tenantId"}[name]
-        return InputError(name, f"Microsoft Entra ID refused to sign in service principal {credentials.client_id}: "
-                          f"{meaning} (AADSTS{code.group(1)}).",
-                          fix=f"Update '{name}' (or the '{label}' field of azure-credentials) with the value from "
-                              "the app registration.", why=text)
-    return ServiceError(f"Microsoft Entra ID refused to sign in service principal {credentials.client_id}: {text}",
-                        fix="Check the credentials and the app registration in Microsoft Entra ID.")
+    return signin.refused(credentials.client_id, exc, sdk.error_text(exc))
 
 
 MlopsCiErrorLike = InputError | ServiceError

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlops_ci.backends.azure_common.retry import Retrier, RetryPolicy
 from mlops_ci.backends.azureml_v1 import auth as _auth
 from mlops_ci.backends.azureml_v1 import sdk
 from mlops_ci.backends.azureml_v1.datasets import DatasetVerbs
 from mlops_ci.backends.azureml_v1.models import ModelVerbs
 from mlops_ci.backends.azureml_v1.pipelines import PipelineVerbs
-from mlops_ci.backends.azureml_v1.retry import Retrier, RetryPolicy
 from mlops_ci.backends.azureml_v1.services import ServiceVerbs
 from mlops_ci.errors import InputError, MlopsCiError, ServiceError
 

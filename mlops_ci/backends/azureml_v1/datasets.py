@@ -12,8 +12,8 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from mlops_ci.backends.azure_common.digests import SHA_TAG, digest_of
 from mlops_ci.backends.azureml_v1 import sdk
-from mlops_ci.backends.azureml_v1.models import SHA_TAG, digest_of
 from mlops_ci.domain import DatasetRegistration, RegisteredDataset
 from mlops_ci.errors import ResourceNotFound
 from mlops_ci.tabular import columns_of

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_ci.backends.azure_common.digests import SHA_TAG, digest_of
 from mlops_ci.backends.azureml_v1 import sdk
-from mlops_ci.content import Digest, FileEntry, files_of, listing_sha256, sha256_file
+from mlops_ci.content import Digest
 from mlops_ci.domain import ModelRegistration, RegisteredModel
 from mlops_ci.errors import ResourceNotFound, ServiceError
 
 if TYPE_CHECKING:
     from mlops_ci.backends.azureml_v1.backend import AzureMLBackend
-
-SHA_TAG = "mlops-ci.sha256"
-
-
-def digest_of(input_name: str, root: Path) -> Digest:
-    entries = []
-    for relpath, path in files_of(input_name, root):
-        stat = path.stat()
-        entries.append(FileEntry(relpath, sha256_file(path), stat.st_size, path, stat.st_mtime_ns))
-    if root.is_file():
-        return Digest(entries[0].sha256, tuple(entries))
-    return Digest(listing_sha256(tuple(entries), root.name), tuple(entries))
-
 
 def to_model(model: Any, *, reused: bool = False, digest: Digest | None = None) -> RegisteredModel:
     tags = dict(model.tags or {})

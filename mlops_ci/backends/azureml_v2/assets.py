@@ -8,8 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Backend-neutral: the content digest and its tag name are the v1 backend's, so both SDKs reuse each other's versions.
-from mlops_ci.backends.azureml_v1.models import SHA_TAG, digest_of
+from mlops_ci.backends.azure_common.digests import SHA_TAG, digest_of
 from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
 from mlops_ci.errors import ResourceNotFound
 from mlops_ci.tabular import columns_of

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-# Backend-neutral helpers that live in the v1 package for now: digests, retries and HTTP facts of SDK errors.
-from mlops_ci.backends.azureml_v1 import sdk as errors_of
-from mlops_ci.backends.azureml_v1.retry import Retrier, RetryPolicy
+from mlops_ci.backends.azure_common import http_errors as errors_of
+from mlops_ci.backends.azure_common import signin
+from mlops_ci.backends.azure_common.retry import Retrier, RetryPolicy
 from mlops_ci.backends.azureml_v2.assets import AssetVerbs
 from mlops_ci.backends.azureml_v2.batch import BatchVerbs
 from mlops_ci.backends.azureml_v2.endpoints import EndpointVerbs
@@ -27,15 +27,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ML_SCOPE = "https://ml.azure.com/.default"
 AUTHORITIES = {"AzureCloud": "login.microsoftonline.com", "AzureChinaCloud": "login.chinacloudapi.cn",
                "AzureUSGovernment": "login.microsoftonline.us"}
-# AADSTS codes that mean one input is wrong, and which input (as the v1 backend reads them).
-AADSTS_INPUTS = {
-    "7000215": ("client-secret", "the client secret is not valid (or has expired)"),
-    "7000222": ("client-secret", "the client secret has expired"),
-    "700016": ("client-id", "no application with this client id exists in the tenant"),
-    "90002": ("tenant-id", "the tenant does not exist"),
-}
-
-
 def open_azureml_backend(settings: Settings, runner: Runner) -> AzureMLV2Backend:
     return AzureMLV2Backend(settings, runner)
 
@@ -130,16 +121,7 @@ class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs):
                     self.runner.info(line.rstrip())
 
     def _refused(self, exc: BaseException) -> InputError | ServiceError:
-        text = message_of(exc)
-        code = re.search(r"AADSTS(\d+)", str(exc))
-        if code and code.group(1) in AADSTS_INPUTS:
-            name, meaning = AADSTS_INPUTS[code.group(1)]
-            return InputError(name, f"Microsoft Entra ID refused to sign in service principal "
-                              f"{self.credentials.client_id}: {meaning} (AADSTS{code.group(1)}).",
-                              fix=f"Update '{name}' (or its field in azure-credentials) with the value from the app "
-                                  "registration.", why=text)
-        return ServiceError(f"Microsoft Entra ID refused to sign in service principal {self.credentials.client_id}: "
-                            f"{text}", fix="Check the credentials and the app registration in Microsoft Entra ID.")
+        return signin.refused(self.credentials.client_id, exc, message_of(exc))
 
     def wait(self, poller: Any, what: str, deadline: float) -> Any:
         """Wait for an SDK poller until the deadline; a progress line at the start and the end."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mlops_ci.backends.azureml_v1 import sdk
+from mlops_ci.backends.azure_common import http_errors as sdk
 from mlops_ci.errors import InputError, OperationTimeout, ServiceError
 from mlops_ci.runner import Runner
 
