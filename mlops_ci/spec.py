@@ -51,8 +51,10 @@ COMMON_INPUTS: tuple[InputSpec, ...] = (
 
 TASK_INPUTS: tuple[InputSpec, ...] = (
     # register-model
-    InputSpec("model-path", "register-model: the model file or folder to register."),
-    InputSpec("model-name", "register-model: the registered model's name."),
+    InputSpec("model-path", "register-model: the model file or folder to register; several, one per line (or "
+              "comma-separated), register several models in one step."),
+    InputSpec("model-name", "register-model: the registered model's name; with several model-path entries, one name "
+              "per entry in the same order (names must differ)."),
     InputSpec("model-description", "register-model: a description stored with the version."),
     InputSpec("model-tags", "register-model: tags, as a YAML/JSON mapping or `key=value` lines."),
     InputSpec("model-properties", "register-model: properties, as a YAML/JSON mapping or `key=value` lines."),
@@ -137,7 +139,8 @@ GITHUB_INPUTS: tuple[InputSpec, ...] = (
 
 OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("backend", "The backend that ran the task (`local` or `azureml`)."),
-    OutputSpec("model-name", "register-model: the model's name."),
+    OutputSpec("model-name", "register-model: the model's name (several models: comma-separated, in the order of "
+               "model-path, as the other model-* outputs)."),
     OutputSpec("model-version", "register-model: the version registered or reused."),
     OutputSpec("model-id", "register-model: `name:version`."),
     OutputSpec("model-sha256", "register-model: sha256 of the model content (of the file, or of the folder's "
@@ -160,7 +163,9 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("scoring-uri", "deploy-aci, promote-aks: the URI to POST scoring requests to."),
     OutputSpec("swagger-uri", "deploy-aci, promote-aks: the URI of the service's swagger.json."),
     OutputSpec("service-state", "deploy-aci, promote-aks: the state of the service (Healthy when it succeeded)."),
-    OutputSpec("model-ids", "deploy-aci, promote-aks: the deployed models, `name:version`, comma-separated."),
+    OutputSpec("model-ids", "register-model: every model registered or reused, `name:version`, comma-separated in "
+               "the order of model-path (ready for deploy-aci's `model`). deploy-aci, promote-aks: the deployed "
+               "models, comma-separated."),
     OutputSpec("scoring-key", "deploy-aci, promote-aks: the credential for `Authorization: Bearer` (the primary key, "
                "or a token with token auth), masked.", secret=True),
     OutputSpec("previous-model-ids", "promote-aks: the models the service ran before (empty for a new service)."),

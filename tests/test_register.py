@@ -23,7 +23,7 @@ def test_register_model_in_actions_writes_outputs_summary_and_notice(step: Step,
     assert result.status == 0, result.stdout + result.stderr
     sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert result.outputs == {"backend": "local", "model-name": "wine", "model-version": "1", "model-id": "wine:1",
-                              "model-sha256": sha, "model-reused": "false"}
+                              "model-sha256": sha, "model-reused": "false", "model-ids": "wine:1"}
     notices = [a for a in result.annotations if a.startswith("::notice")]
     assert len(notices) == 1 and "embedded local workspace" in notices[0]
     assert "## ✅ mlops-ci `register-model`" in result.summary
@@ -44,6 +44,44 @@ def test_identical_content_is_reused_and_changed_content_is_a_new_version(step: 
     assert (changed.outputs["model-version"], changed.outputs["model-reused"]) == ("3", "false")
     other = step.action("register-model", model_path="models/wine.onnx", model_name="other-model")
     assert other.outputs["model-version"] == "1"
+
+
+def test_several_models_in_one_step(step: Step, model_file: Path) -> None:
+    (model_file.parent / "scaler").mkdir()
+    (model_file.parent / "scaler" / "scaler.pkl").write_bytes(b"scaler")
+    first = step.action("register-model", model_path="models/wine.onnx", model_name="wine")
+    both = step.action("register-model", model_path="models/wine.onnx\nmodels/scaler\n",
+                       model_name="wine, scaler", model_tags="team=ml")
+    assert both.status == 0, both.stdout + both.stderr
+    out = both.outputs
+    assert out["model-ids"] == out["model-id"] == "wine:1,scaler:1"
+    assert (out["model-name"], out["model-version"], out["model-reused"]) == ("wine,scaler", "1,1", "true,false")
+    assert out["model-sha256"].split(",")[0] == first.outputs["model-sha256"]
+    assert "| `wine.onnx` | `wine` | **1** | reused |" in both.summary
+    assert "| `scaler` | `scaler` | **1** | registered |" in both.summary
+    shown = json.loads(step.cli("models", "show", "scaler:1", "--json").stdout)[0]
+    assert shown["tags"]["team"] == "ml"
+
+
+@pytest.mark.parametrize(("inputs", "input_name", "said"), [
+    ({"model_path": "models/wine.onnx\nmodels/missing.onnx", "model_name": "wine\nother"}, "model-path",
+     "'models/missing.onnx', which does not exist"),
+    ({"model_path": "models/wine.onnx\nmodels/wine.onnx", "model_name": "wine"}, "model-name",
+     "has 1 names for 2 model-path entries"),
+    ({"model_path": "models/wine.onnx,models/wine.onnx", "model_name": "wine,wine"}, "model-name",
+     "names 'wine' more than once"),
+    ({"model_path": "models/wine.onnx", "model_name": "wine\nbad name"}, "model-name", "not a valid name"),
+], ids=["second-path-missing", "count-mismatch", "duplicate-names", "second-name-invalid"])
+def test_several_models_bad_input_registers_nothing(step: Step, model_file: Path, inputs: dict[str, str],
+                                                    input_name: str, said: str) -> None:
+    assert step.action("register-model", model_path="models/wine.onnx", model_name="seed").status == 0
+    result = step.action("register-model", **inputs)
+    assert result.status == 2, result.stdout
+    errors = [a for a in result.annotations if a.startswith("::error")]
+    assert len(errors) == 1 and said in errors[0] and f"'{input_name}'" in errors[0]
+    listed = step.cli("models", "list", "--json")
+    assert listed.status == 0, listed.stdout + listed.stderr
+    assert [m["name"] for m in json.loads(listed.stdout)] == ["seed"]
 
 
 def test_underscore_input_spelling_is_accepted(step: Step, model_file: Path) -> None:

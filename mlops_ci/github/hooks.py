@@ -210,5 +210,6 @@ def _subject(task: str, inputs: Inputs) -> tuple[str, str] | None:
     kind, names = entry
     for name in names:
         if inputs.given(name):
-            return kind, inputs.raw(name)
+            # Several models in one step: one comment about all of them, named on one line.
+            return kind, ", ".join(inputs.items(name)) if kind == "model" else inputs.raw(name)
     return None

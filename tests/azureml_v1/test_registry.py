@@ -33,6 +33,25 @@ def test_register_model_then_reuse_then_force(azure_step: AzureStep, model_path:
     assert_no_canary(azure_step.emulator, first, again, forced)
 
 
+def test_register_several_models_in_one_step(azure_step: AzureStep, model_path: Path) -> None:
+    scaler = model_path.parent / "scaler.pkl"
+    scaler.write_bytes(b"scaler-bytes")
+    both = azure_step.action("register-model", model_path=f"{model_path}\n{scaler}", model_name="wine\nscaler")
+    assert both.status == 0, both.stdout + both.stderr
+    assert both.outputs["model-ids"] == "wine:1,scaler:1" and both.outputs["model-reused"] == "false,false"
+    state = azure_step.emulator.state.models
+    assert state["scaler:1"]["kvTags"]["mlops-ci.sha256"] == both.outputs["model-sha256"].split(",")[1]
+    again = azure_step.action("register-model", model_path=f"{model_path}\n{scaler}", model_name="wine\nscaler")
+    assert again.outputs["model-ids"] == "wine:1,scaler:1" and again.outputs["model-reused"] == "true,true"
+    posts = azure_step.emulator.count(method="POST", path_regex=r"/models$")
+    bad = azure_step.action("register-model", model_path=f"{model_path}\n{scaler}.missing",
+                            model_name="wine\nscaler")
+    assert bad.status == 2 and "does not exist" in bad.stdout
+    assert azure_step.emulator.count(method="POST", path_regex=r"/models$") == posts
+    assert_only_azure(azure_step.emulator)
+    assert_no_canary(azure_step.emulator, both, again, bad)
+
+
 def test_register_dataset_local_folder_then_reuse(azure_step: AzureStep, tmp_path: Path) -> None:
     folder = tmp_path / "repo" / "data"
     folder.mkdir(parents=True)

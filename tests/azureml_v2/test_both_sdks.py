@@ -33,6 +33,18 @@ def test_register_model_reuses_by_content_hash(any_sdk_step: AzureStep, model_fi
     assert_no_canary(any_sdk_step.emulator, first, again)
 
 
+def test_register_several_models_in_one_step(any_sdk_step: AzureStep, model_file: Path) -> None:
+    other = model_file.parent / "scaler.pkl"
+    other.write_bytes(b"scaler-bytes")
+    paths, names = f"{model_file}\n{other}", "wine\nscaler"
+    first = any_sdk_step.action("register-model", model_path=paths, model_name=names)
+    assert first.status == 0, first.stdout + first.stderr
+    again = any_sdk_step.action("register-model", model_path=paths, model_name=names)
+    assert (first.outputs["model-ids"], first.outputs["model-reused"]) == ("wine:1,scaler:1", "false,false")
+    assert (again.outputs["model-ids"], again.outputs["model-reused"]) == ("wine:1,scaler:1", "true,true")
+    assert_no_canary(any_sdk_step.emulator, first, again)
+
+
 @pytest.mark.parametrize(("task", "inputs", "status", "said"), [
     ("delete-service", {"service_name": "gone"}, 0, "did not exist: nothing to delete"),
     ("get-logs", {"service_name": "gone"}, 2, "'gone'"),
