@@ -230,6 +230,8 @@ def deploy(options: DeployOptions, ctx: Context) -> TaskResult:
         "deploy.md", preflight=f"{preflight.seconds:.2f} s", smoke=latency, auth=service.auth_mode,
         replicas=str(service.replicas), previous=_ids(previous.model_ids) if previous else "none (a new service)",
         scoring_uri=service.scoring_uri, source=options.source_service or "—", cluster=_cluster_cell(options, ctx))
+    if service.not_applied:
+        details += summary.render("not-applied.md", items="\n".join(f"- {s}" for s in service.not_applied))
     return TaskResult(outputs=outputs, done=done, links=[("swagger.json", service.swagger_uri)], details=details)
 
 

@@ -152,6 +152,8 @@ class Service:
     updated_at: str = ""
     inference: InferenceConfig | None = None
     deployment: DeploymentConfig | None = None
+    # What the request asked for that the backend could not apply, one sentence each (shown in the summary).
+    not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

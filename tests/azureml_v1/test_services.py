@@ -79,6 +79,29 @@ def test_deploy_aci_smoke_logs_delete(azure_step: AzureStep, project: Path) -> N
     assert_no_canary(emulator, *azure_step.results)
 
 
+def test_aci_update_in_place_reports_the_cpu_and_memory_it_cannot_change(azure_step: AzureStep,
+                                                                         project: Path) -> None:
+    emulator = azure_step.emulator
+    config = {"computeType": "ACI", "containerResourceRequirements": {"cpu": 0.5, "memoryInGB": 1}}
+    (project / "aci.json").write_text(json.dumps(config))
+    first = deploy(azure_step, deployment_config="aci.json")
+    assert first.status == 0, first.stdout + first.stderr
+    assert "Not applied" not in first.summary and not [a for a in first.annotations if "ACI update" in a]
+    same = deploy(azure_step, deployment_config="aci.json", model="factor:2")
+    assert same.status == 0 and not [a for a in same.annotations if "ACI update" in a], same.stdout
+    config["containerResourceRequirements"] = {"cpu": 2, "memoryInGB": 4}
+    (project / "aci.json").write_text(json.dumps(config))
+    bigger = deploy(azure_step, deployment_config="aci.json", model="factor:1")
+    assert bigger.status == 0, bigger.stdout + bigger.stderr
+    warnings = [a for a in bigger.annotations if a.startswith("::warning title=mlops-ci ACI update")]
+    assert len(warnings) == 1, bigger.annotations
+    assert "containerResourceRequirements.cpu (2" in warnings[0] and "containerResourceRequirements.memoryInGB (4" \
+        in warnings[0]
+    assert "**Not applied**" in bigger.summary and "containerResourceRequirements.memoryInGB" in bigger.summary
+    assert bigger.outputs["model-ids"] == "factor:1"
+    assert emulator.state.services["wine-test"]["containerResourceRequirements"]["cpu"] == 0.5
+
+
 def test_failed_deployment_shows_its_logs(azure_step: AzureStep, project: Path) -> None:
     azure_step.emulator.fail("POST", r"/services$", "operation_failed",
                              message="ModuleNotFoundError: No module named 'sklearn'")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,11 +98,30 @@ def _portable(inference: InferenceConfig) -> InferenceConfig:
                            pip_packages=inference.pip_packages, conda_packages=inference.conda_packages)
 
 
+def _aci_not_updatable(spec: ServiceSpec, previous: dict[str, Any]) -> tuple[str, ...]:
+    """What an in-place ACI update cannot change (AciWebservice.update takes neither resources nor keys)."""
+    d = spec.deployment
+    current = previous.get("containerResourceRequirements") or {}
+    changed = [(key, wanted, current.get(key)) for key, wanted in (("cpu", d.cpu), ("memoryInGB", d.memory_gb))
+               if wanted is not None and (current.get(key) is None or float(current[key]) != wanted)]
+    notes = []
+    if changed:
+        keys = " and ".join(f"containerResourceRequirements.{k} ({w:g}; the service has "
+                            f"{c if c is not None else 'the default'})" for k, w, c in changed)
+        notes.append(f"deployment-config {keys} not applied to ACI service '{spec.name}': an ACI web service's CPU and "
+                     "memory cannot change in place. Delete the service and deploy it again to change them.")
+    if d.primary_key or d.secondary_key:
+        notes.append(f"deployment-config keys.primaryKey/secondaryKey not applied to ACI service '{spec.name}': an "
+                     "in-place update keeps the service's keys. Delete the service and deploy it again to set them.")
+    return tuple(notes)
+
+
 class ServiceOperation:
     """A submitted create or update: result() follows its operation, smoke-tests, and rolls back on failure."""
 
     def __init__(self, backend: AzureMLBackend, spec: ServiceSpec, operation_url: str, previous: dict[str, Any] | None,
-                 verify: Callable[[CandidateEndpoint], None] | None) -> None:
+                 verify: Callable[[CandidateEndpoint], None] | None, not_applied: tuple[str, ...] = ()) -> None:
+        self.not_applied = not_applied
         self.backend = backend
         self.spec = spec
         self.operation_url = operation_url
@@ -127,7 +147,7 @@ class ServiceOperation:
             service = backend.get_service(name)
             if self.verify is not None:
                 self.verify(backend._candidate(service))
-            return service
+            return replace(service, not_applied=self.not_applied)
         except MlopsCiError as exc:
             if self.previous is not None:
                 backend._roll_back(name, self.previous, deadline, exc)
@@ -267,6 +287,7 @@ class ServiceVerbs:
         if existing is not None and existing.compute_type != spec.deployment.compute_type:
             raise InputError("service-name", f"Service '{spec.name}' exists as {existing.compute_type}, not "
                              f"{spec.deployment.compute_type}.", fix="Choose another service-name, or delete it.")
+        not_applied: tuple[str, ...] = ()
         models = [self.call(f"Looking up model {m.id}", lambda m=m: Model(workspace, name=m.name, version=m.version))
                   for m in spec.models]
         inference = SdkInferenceConfig(entry_script=spec.inference.entry_script,
@@ -281,12 +302,16 @@ class ServiceVerbs:
             previous = None
         else:
             previous = self._mms("GET", f"/services/{spec.name}", what=f"Reading service {spec.name}").json()
+            if not aks:
+                not_applied = _aci_not_updatable(spec, previous)
+                for sentence in not_applied:
+                    self.runner.warning(sentence, title="mlops-ci ACI update")
             update = {k: v for k, v in kwargs.items() if k not in ("cpu_cores", "memory_gb", "primary_key",
                                                                    "secondary_key")} if not aks else kwargs
             service = existing
             self.call(f"Updating service {spec.name}", lambda: existing.update(models=models,
                                                                               inference_config=inference, **update))
-        return ServiceOperation(self, spec, service._operation_endpoint, previous, verify)
+        return ServiceOperation(self, spec, service._operation_endpoint, previous, verify, not_applied)
 
     def _candidate(self: AzureMLBackend, service: Service) -> CandidateEndpoint:
         headers: dict[str, str] = {}
