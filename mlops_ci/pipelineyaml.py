@@ -239,6 +239,26 @@ def _loader() -> type:
 
 def load_pipeline_yaml(path: Path, base_dir: Path) -> PipelineDefinition:
     """Read and validate a pipeline YAML file; paths in it are relative to base_dir (the working directory)."""
+    return parse_pipeline(read_pipeline_document(path), base_dir)
+
+
+def v2_pipeline_job_marker(document: object) -> str:
+    """What marks `document` as an Azure ML SDK v2 pipeline job YAML (its `$schema`, `type: pipeline` or `jobs:`),
+    or '' for the v1 format (a top-level `pipeline:`)."""
+    if not isinstance(document, dict) or "pipeline" in document:
+        return ""
+    schema = document.get("$schema")
+    if isinstance(schema, str) and "azuremlschemas" in schema:
+        return f"`$schema: {schema[:120]}`"
+    if document.get("type") == "pipeline":
+        return "`type: pipeline`"
+    if "jobs" in document:
+        return "`jobs:`"
+    return ""
+
+
+def read_pipeline_document(path: Path) -> object:
+    """The YAML document of a pipeline file, with duplicate keys refused; not yet validated."""
     import yaml
 
     try:
@@ -252,7 +272,7 @@ def load_pipeline_yaml(path: Path, base_dir: Path) -> PipelineDefinition:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "a syntax error"
         raise _error("", f"is not valid YAML{where}: {problem}.", "Fix the YAML syntax.") from None
-    return parse_pipeline(document, base_dir)
+    return document
 
 
 def parse_pipeline(document: object, base_dir: Path) -> PipelineDefinition:

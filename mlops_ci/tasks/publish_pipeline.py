@@ -1,4 +1,4 @@
-"""publish-pipeline: publish an Azure ML v1 pipeline YAML (or an earlier run's pipeline) with a REST endpoint."""
+"""publish-pipeline: publish an Azure ML pipeline YAML (v1, or a v2 pipeline job) or an earlier run's pipeline."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mlops_ci import pipeline_summary
 from mlops_ci.context import Context, TaskResult
 from mlops_ci.errors import InputError
 from mlops_ci.inputs import Inputs
-from mlops_ci.pipelineyaml import PipelineDefinition, load_pipeline_yaml
+from mlops_ci.pipelineyaml import PipelineDefinition, parse_pipeline, read_pipeline_document, v2_pipeline_job_marker
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Options:
     yaml_path: Path | None = None
     run_id: str = ""
     experiment_name: str = ""
+    pipeline_job: Path | None = None  # a v2 pipeline job YAML, read by azure-ai-ml's loader in the v2 backend
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, ctx: Context) -> Options:
@@ -40,12 +41,29 @@ class Options:
                 "experiment-name"), **common)
         path = inputs.path("pipeline-yaml", kind="file")
         assert path is not None
-        return cls(definition=load_pipeline_yaml(path, inputs.base_dir), yaml_path=path, **common)
+        document = read_pipeline_document(path)
+        marker = v2_pipeline_job_marker(document)
+        if not marker:
+            return cls(definition=parse_pipeline(document, inputs.base_dir), yaml_path=path, **common)
+        settings = ctx.settings
+        if settings.backend != "azureml" or settings.azureml_sdk != "v2":
+            reader = "the local backend" if settings.backend == "local" else \
+                f"azureml-sdk {settings.azureml_sdk} (azureml-core)"
+            raise InputError("pipeline-yaml", f"Input 'pipeline-yaml': `{path.name}` is an Azure ML SDK v2 pipeline "
+                             f"job YAML ({marker}), which only azureml-sdk v2 (azure-ai-ml) reads; {reader} reads "
+                             "the v1 format (`pipeline:` with `steps:`).",
+                             fix="Set backend: azureml with azureml-sdk: v2, or write the pipeline in the v1 format.")
+        return cls(pipeline_job=path, yaml_path=path, **common)
 
 
 def run(options: Options, ctx: Context) -> TaskResult:
     backend = ctx.backend
-    if options.definition is not None:
+    if options.pipeline_job is not None:
+        published = backend.publish_pipeline_job(options.pipeline_job, name=options.name,
+                                                 description=options.description, version=options.version,
+                                                 endpoint_name=options.endpoint_name)
+        source = f"the pipeline job `{options.pipeline_job.name}`"
+    elif options.definition is not None:
         for note in options.definition.notes:
             ctx.runner.warning(note, title="pipeline YAML")
         published = backend.publish_pipeline(options.definition, name=options.name, description=options.description,

@@ -16,6 +16,7 @@ from mlops_ci.backends.azure_common.retry import Retrier, RetryPolicy
 from mlops_ci.backends.azureml_v2.assets import AssetVerbs
 from mlops_ci.backends.azureml_v2.batch import BatchVerbs
 from mlops_ci.backends.azureml_v2.endpoints import EndpointVerbs
+from mlops_ci.backends.azureml_v2.pipeline_jobs import PipelineJobVerbs
 from mlops_ci.errors import InputError, MlopsCiError, ServiceError
 
 if TYPE_CHECKING:
@@ -27,11 +28,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ML_SCOPE = "https://ml.azure.com/.default"
 AUTHORITIES = {"AzureCloud": "login.microsoftonline.com", "AzureChinaCloud": "login.chinacloudapi.cn",
                "AzureUSGovernment": "login.microsoftonline.us"}
+
+
 def open_azureml_backend(settings: Settings, runner: Runner) -> AzureMLV2Backend:
     return AzureMLV2Backend(settings, runner)
 
 
-class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs):
+class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
     name = "azureml"
     sdk = "v2"
 

@@ -67,23 +67,11 @@ class BatchVerbs:
                          version: str = "", endpoint_name: str = "") -> PublishedPipeline:
         import yaml
         from azure.ai.ml import load_component
-        from azure.ai.ml.entities import BatchEndpoint, PipelineComponentBatchDeployment
 
-        if not endpoint_name:
-            raise InputError("endpoint-name", "With azureml-sdk v2, publish-pipeline deploys the pipeline under a "
-                             "batch endpoint, and 'endpoint-name' is empty.",
-                             fix="Set endpoint-name to the batch endpoint to create or update.")
-        client = self.client
-        computes = {c.name for c in self.call("Listing compute targets", lambda: list(client.compute.list()))}
-        for step in definition.steps:
-            compute = step.compute or definition.default_compute
-            if compute and compute not in computes:
-                raise InputError("pipeline-yaml", f"Step '{step.key}' runs on compute '{compute}', which does not "
-                                 f"exist in workspace {self.ref.workspace_name}.",
-                                 fix=f"Create it, or use one of: {', '.join(sorted(computes)) or 'none'}.")
-        latest = self._latest(client.components, "pipeline component", _component_name(name))
-        version = version or (str(int(latest.version) + 1) if latest is not None and
-                              str(latest.version).isdigit() else "1")
+        self._require_batch_endpoint_name(endpoint_name)
+        self._check_computes({f"pipeline.steps.{step.key}.compute": step.compute or definition.default_compute
+                              for step in definition.steps})
+        version = self._next_pipeline_version(name, version)
         document = component_dict(definition, name=name, version=version, description=description)
         with tempfile.TemporaryDirectory(prefix="mlops-ci-component-") as scratch:
             source = Path(scratch) / "pipeline-component.yml"
@@ -95,8 +83,50 @@ class BatchVerbs:
                                  f"component: {str(exc).splitlines()[0][:300]}",
                                  fix="Read the message; check pipeline-name and the step names.",
                                  logs=str(exc)[:5000]) from exc
-            registered = self.call(f"Registering pipeline component {name}:{version}",
-                                   lambda: client.components.create_or_update(component))
+            return self._deploy_pipeline_component(
+                component, name=name, version=version, description=description or definition.description,
+                settings={"default_compute": definition.default_compute} if definition.default_compute else {},
+                steps=tuple(s.key for s in definition.steps), endpoint_name=endpoint_name)
+
+    # -- shared by the v1 YAML translation and the v2 pipeline job YAML ------------------------------------------
+    @staticmethod
+    def _require_batch_endpoint_name(endpoint_name: str) -> None:
+        if not endpoint_name:
+            raise InputError("endpoint-name", "With azureml-sdk v2, publish-pipeline deploys the pipeline under a "
+                             "batch endpoint, and 'endpoint-name' is empty.",
+                             fix="Set endpoint-name to the batch endpoint to create or update.")
+
+    @staticmethod
+    def _component_name(name: str) -> str:
+        return _component_name(name)
+
+    def _check_computes(self: AzureMLV2Backend, wanted: Mapping[str, str]) -> None:
+        """Every compute the pipeline names (key path → compute name) exists, or exit 2 naming the key."""
+        if not any(wanted.values()):
+            return
+        client = self.client
+        computes = {c.name for c in self.call("Listing compute targets", lambda: list(client.compute.list()))}
+        for key, compute in wanted.items():
+            if compute and compute not in computes:
+                raise InputError("pipeline-yaml", f"Input 'pipeline-yaml': `{key}` is '{compute}', which does not "
+                                 f"exist in workspace {self.ref.workspace_name}.",
+                                 fix=f"Create it, or use one of: {', '.join(sorted(computes)) or 'none'}.")
+
+    def _next_pipeline_version(self: AzureMLV2Backend, name: str, version: str) -> str:
+        if version:
+            return version
+        latest = self._latest(self.client.components, "pipeline component", _component_name(name))
+        return str(int(latest.version) + 1) if latest is not None and str(latest.version).isdigit() else "1"
+
+    def _deploy_pipeline_component(self: AzureMLV2Backend, component: Any, *, name: str, version: str,
+                                   description: str, settings: Mapping[str, str], steps: tuple[str, ...],
+                                   endpoint_name: str) -> PublishedPipeline:
+        """Register the component, create the batch endpoint when missing, deploy, and make it the default."""
+        from azure.ai.ml.entities import BatchEndpoint, PipelineComponentBatchDeployment
+
+        client = self.client
+        registered = self.call(f"Registering pipeline component {name}:{version}",
+                               lambda: client.components.create_or_update(component))
         deadline = time.monotonic() + self.policy.budget_seconds
         try:
             endpoint = self._batch_endpoint(endpoint_name)
@@ -108,10 +138,8 @@ class BatchVerbs:
         deployment_name = _deployment_name(name, version)
         deployment = PipelineComponentBatchDeployment(
             name=deployment_name, endpoint_name=endpoint_name, component=registered,
-            description=description or definition.description or None,
-            settings={"default_compute": definition.default_compute} if definition.default_compute else None,
-            tags={"mlops-ci.pipeline": name, "mlops-ci.version": version,
-                  "mlops-ci.steps": ",".join(s.key for s in definition.steps)})
+            description=description or None, settings=dict(settings) or None,
+            tags={"mlops-ci.pipeline": name, "mlops-ci.version": version, "mlops-ci.steps": ",".join(steps)})
         poller = self.call(f"Deploying {name}:{version} to batch endpoint {endpoint_name}",
                            lambda: client.batch_deployments.begin_create_or_update(deployment))
         created = self.wait(poller, f"Deployment {endpoint_name}/{deployment_name}", deadline)
