@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ML_SCOPE = "https://ml.azure.com/.default"
+# azure-core retries 429/5xx and resets up to 10 times with up to 120 s between tries, out of our sight; with its
+# retries off, every retry is ours (Retry-After honoured, each wait capped and bounded by the step's deadline), and
+# one request that hangs is cut off instead of waiting azure-core's 300 s default.
+SDK_TRANSPORT = {"retry_total": 0, "connection_timeout": 30, "read_timeout": 120}
 AUTHORITIES = {"AzureCloud": "login.microsoftonline.com", "AzureChinaCloud": "login.chinacloudapi.cn",
                "AzureUSGovernment": "login.microsoftonline.us"}
 
@@ -79,7 +83,7 @@ class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
             logging.getLogger("azure").setLevel(logging.ERROR)
             self._client = MLClient(self.credential, self.ref.subscription_id, self.ref.resource_group,
                                     self.ref.workspace_name, show_progress=False, enable_telemetry=False,
-                                    cloud=self.credentials.cloud)
+                                    cloud=self.credentials.cloud, **SDK_TRANSPORT)
             workspace = self.call(f"Opening workspace {self.ref.workspace_name}",
                                   lambda: self._client.workspaces.get(self.ref.workspace_name), what_input=True)
             self._location = workspace.location or ""
