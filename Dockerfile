@@ -9,9 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first and only from the hash-locked file (runtime, local, azure and github extras, plus the build
-# backend): nothing unpinned gets in, and a code change does not reinstall them. Regenerate the lock with the
-# pip-compile command written at its top.
+# Dependencies first and only from the hash-locked file (runtime, local, azure, azure-v2 and github extras, plus
+# the build backend): nothing unpinned gets in, and a code change does not reinstall them. Regenerate the lock with
+# the pip-compile command written at its top.
 COPY requirements.lock /app/requirements.lock
 RUN pip install --no-cache-dir --require-hashes --no-deps -r /app/requirements.lock
 

@@ -15,7 +15,7 @@ from tests.lint_tools import ROOT, run, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 LOCK = ROOT / "requirements.lock"
-IMAGE_EXTRAS = ("local", "azure", "github")
+IMAGE_EXTRAS = ("local", "azure", "azure-v2", "github")
 LOCKED = re.compile(r"^([A-Za-z0-9_.-]+)==(\S+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M)
 
 
@@ -119,7 +119,36 @@ def test_lock_is_closed_under_the_installed_dependencies() -> None:
     assert not missing, f"needed but not locked: {missing}"
 
 
-@pytest.mark.parametrize("name", ["pygithub", "azure-identity", "azureml-core", "azureml-inference-server-http"],
-                         ids=["github", "oidc", "azure", "local"])
+@pytest.mark.parametrize("name", ["pygithub", "azure-identity", "azureml-core", "azure-ai-ml",
+                                  "azureml-inference-server-http"],
+                         ids=["github", "oidc", "azure", "azure-v2", "local"])
 def test_lock_holds_what_each_integration_imports(name: str) -> None:
     assert name in locked()
+
+
+def test_lock_is_generated_for_the_image_extras() -> None:
+    """The command at the lock's top names every extra the image installs, so regenerating it keeps them."""
+    header = LOCK.read_text(encoding="utf-8").split("\n\n", 1)[0]
+    assert set(re.findall(r"--extra=([a-z0-9-]+)", header)) == set(IMAGE_EXTRAS)
+
+
+def test_locked_versions_satisfy_each_other() -> None:
+    """`pip check` on the lock: each locked package's requirements (as its metadata here says, where the installed
+    version is the locked one) accept the versions locked for them."""
+    pins = locked()
+    conflicts = []
+    for name, version in pins.items():
+        try:
+            if metadata.version(name) != version:
+                continue
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            child = Requirement(text)
+            if child.marker is not None and not child.marker.evaluate({"extra": ""}):
+                continue
+            wanted = canonicalize_name(child.name)
+            if wanted in pins and not child.specifier.contains(pins[wanted], prereleases=True):
+                conflicts.append(f"{name}=={version} needs {child}, locked {wanted}=={pins[wanted]}")
+    assert not conflicts, conflicts
