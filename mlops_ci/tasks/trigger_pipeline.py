@@ -87,7 +87,7 @@ def run(options: Options, ctx: Context) -> TaskResult:
         ctx.runner.append_summary(pipeline_summary.run_details(current))
         raise ServiceError(f"Pipeline run '{current.id}' ended {current.status}: {current.error or 'see the logs'}",
                            fix="Read the failed step's log below; fix the step and trigger the pipeline again.",
-                           logs=failed_logs(current, ctx), outputs=outputs)
+                           logs=failed_logs(current, ctx, options.experiment_name), outputs=outputs)
     if current.status == COMPLETED:
         reused = sum(1 for s in current.steps if s.reused_from)
         done = (f"Pipeline run `{current.id}` completed: {len(current.steps)} steps"
@@ -169,7 +169,8 @@ def follow(current: PipelineRun, options: Options, ctx: Context) -> PipelineRun:
                 shown.add(step.name)
                 took = f" in {step.duration_seconds:.1f} s" if step.duration_seconds is not None else ""
                 ctx.runner.log_group(f"step {step.name}: {step.status}{took}" + (" (reused)" if step.reused_from else ""),
-                                     ctx.backend.get_step_logs(current.id, step.name))
+                                     ctx.backend.get_step_logs(current.id, step.name,
+                                                               experiment_name=options.experiment_name))
         if current.finished:
             return current
         if current.status != last_status:
@@ -188,9 +189,10 @@ def follow(current: PipelineRun, options: Options, ctx: Context) -> PipelineRun:
         current = ctx.backend.get_pipeline_run(current.id, experiment_name=options.experiment_name)
 
 
-def failed_logs(current: PipelineRun, ctx: Context) -> str:
+def failed_logs(current: PipelineRun, ctx: Context, experiment_name: str) -> str:
     parts = []
     for step in current.steps:
         if step.status != COMPLETED and step.status in TERMINAL_STATUSES:
-            parts.append(f"--- step {step.name}: {step.status}\n{ctx.backend.get_step_logs(current.id, step.name)}")
+            text = ctx.backend.get_step_logs(current.id, step.name, experiment_name=experiment_name)
+            parts.append(f"--- step {step.name}: {step.status}\n{text}")
     return "\n".join(parts)

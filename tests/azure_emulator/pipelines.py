@@ -207,6 +207,8 @@ def build(emulator: AzureEmulator) -> Router:
                       error=fault.options.get("message", "Step train failed: exit code 1") if failed else None,
                       properties={"azureml.pipelineid": pipeline["Id"], "azureml.runsource": "azureml.PipelineRun"})
         with emulator.lock:
+            # One step per run, "train", as the run history lists it among the run's children.
+            run["steps"] = [{"name": "train", "nodeId": "train", "runId": f"{run['runId']}_train"}]
             run["pipelineId"] = pipeline["Id"]
             run["parameters"] = body.get("ParameterAssignments") or {}
             run["description"] = body.get("Description")
@@ -236,14 +238,33 @@ def build(emulator: AzureEmulator) -> Router:
         return json_response({"train": {"StatusCode": status, "StatusDetail": run.get("error"),
                                         "CreationTime": run["createdUtc"], "RunId": f"{run_id}_train"}})
 
-    def shareable_log(request: Request, run_id: str, kind: str) -> Response:
+    def node_status(request: Request, run_id: str) -> Response:
         with emulator.lock:
             run = state.runs.get(run_id)
         if run is None:
             return missing("PipelineRun", run_id)
-        text = {"STDOUT": "training step started\n", "STDERR": (run.get("error") or "") + "\n",
-                "JOBLOG": "job log\n"}[kind.upper()]
-        return json_response(text)
+        return json_response(run_status(emulator, run, advance=False))
+
+    def shareable_log(request: Request, run_id: str, kind: str) -> Response:
+        # The SDK posts the node id path ([node_id]) and reads the body as text.
+        with emulator.lock:
+            run = state.runs.get(run_id)
+        if run is None:
+            return missing("PipelineRun", run_id)
+        failed = run.get("outcome") == "Failed"
+        text = {"STDOUT": "training step started\n" + ("Traceback (most recent call last):\n  File \"train.py\"\n"
+                                                       if failed else "training step done\n"),
+                "STDERR": (run.get("error") or "") + "\n", "JOBLOG": "job log\n"}[kind.upper()]
+        return Response(200, text.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
+
+    def cancel_run(request: Request, run_id: str) -> Response:
+        with emulator.lock:
+            run = state.runs.get(run_id)
+            if run is None:
+                return missing("PipelineRun", run_id)
+            if run_status(emulator, run, advance=False) not in ("Finished", "Failed", "Canceled"):
+                run["status_override"] = "Canceled"
+        return Response(200, b"", {})
 
     # -- endpoints ------------------------------------------------------------------------------------------
     def endpoint_entity(endpoint: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +354,9 @@ def build(emulator: AzureEmulator) -> Router:
                guarded(submit_endpoint))
     router.add("GET", base + r"/PipelineRuns/(?P<run_id>[^/]+)", guarded(get_pipeline_run))
     router.add("POST", base + r"/PipelineRuns/(?P<run_id>[^/]+)/Graph/AllNodes/StatusCode", guarded(node_statuses))
-    router.add("GET", base + r"/PipelineRuns/(?P<run_id>[^/]+)/Graph/Shareable/(?P<kind>STDOUT|STDERR|JobLog)",
+    router.add("POST", base + r"/PipelineRuns/(?P<run_id>[^/]+)/Graph/Node/StatusCode", guarded(node_status))
+    router.add("DELETE", base + r"/PipelineRuns/(?P<run_id>[^/]+)/Execution", guarded(cancel_run))
+    router.add("POST", base + r"/PipelineRuns/(?P<run_id>[^/]+)/Graph/Shareable/(?P<kind>STDOUT|STDERR|JobLog)",
                guarded(shareable_log))
     router.add("POST", base + r"/PipelineEndpoints/Create", guarded(create_endpoint))
     router.add("GET", base + r"/PipelineEndpoints/Name", guarded(endpoint_by_name))

@@ -144,6 +144,16 @@ def history_run(emulator: AzureEmulator, run: dict[str, Any], *, advance: bool =
     }
 
 
+def step_history_run(emulator: AzureEmulator, run: dict[str, Any], step: dict[str, str]) -> dict[str, Any]:
+    """A pipeline run's step as run history shows it: a child run of type azureml.StepRun with its node id."""
+    child = history_run(emulator, run, advance=False)
+    child.update({"runId": step["runId"], "runUuid": step["runId"], "parentRunId": run["runId"],
+                  "parentRunUuid": run["runId"], "runType": "azureml.StepRun", "name": step["name"],
+                  "displayName": step["name"], "properties": {},
+                  "tags": {"azureml.nodeid": step["nodeId"], "azureml.pipeline": run["runId"]}})
+    return child
+
+
 def build(emulator: AzureEmulator) -> Router:
     router = Router()
     state = emulator.state
@@ -227,6 +237,10 @@ def build(emulator: AzureEmulator) -> Router:
     def get_run(request: Request, run_id: str, exp: str | None = None) -> Response:
         with emulator.lock:
             run = state.runs.get(run_id)
+            parent, step = next(((r, s) for r in state.runs.values() for s in r.get("steps") or []
+                                 if s["runId"] == run_id), (None, None))
+        if run is None and parent is not None and step is not None:
+            return json_response(step_history_run(emulator, parent, step))
         if run is None:
             return error_response(404, "RunNotFound", f"Run '{run_id}' was not found.")
         return json_response(history_run(emulator, run))
@@ -251,7 +265,10 @@ def build(emulator: AzureEmulator) -> Router:
         return json_response(history_run(emulator, run, advance=False))
 
     def list_children(request: Request, run_id: str, exp: str | None = None) -> Response:
-        return json_response({"value": [], "continuationToken": None, "nextLink": None})
+        with emulator.lock:
+            run = state.runs.get(run_id)
+        children = [step_history_run(emulator, run, step) for step in (run or {}).get("steps") or []]
+        return json_response({"value": children, "continuationToken": None, "nextLink": None})
 
     def snapshot_latest(request: Request) -> Response:
         # The SDK diffs against the latest snapshot and uploads only what changed.

@@ -88,3 +88,37 @@ def test_publish_from_run_then_a_failing_run_fails_the_step(azure_step: AzureSte
                                experiment_name="nightly")
     assert failed.status == 1, failed.stdout
     assert failed.outputs["run-status"] == "Failed" and "exited with code 1" in failed.summary
+    # The failing step's own log (stdout and stderr, read with StepRun), in a group and in the summary's logs.
+    group = failed.stdout.split("::group::step train: Failed")[1].split("::endgroup::")[0]
+    assert "=== stdout ===" in group and 'File "train.py"' in group and "train.py exited with code 1" in group
+    assert "--- step train: Failed" in failed.summary and 'File "train.py"' in failed.summary
+
+
+def test_a_run_past_its_timeout_is_left_running_and_can_be_canceled(azure_step: AzureStep) -> None:
+    from mlops_ci.backends.azureml_v1.backend import AzureMLBackend
+    from mlops_ci.context import Settings
+    from mlops_ci.inputs import Inputs
+    from mlops_ci.runner import Runner
+
+    emulator = azure_step.emulator
+    published = azure_step.action("publish-pipeline", run_id=emulator.seed_pipeline_run("training"),
+                                  experiment_name="training", pipeline_name="train")
+    assert published.status == 0, published.stdout + published.stderr
+    emulator.state.run_polls = 10**6  # the run never ends by itself
+    late = azure_step.action("trigger-pipeline", pipeline_id=published.outputs["pipeline-id"],
+                             experiment_name="nightly", timeout_minutes="0.001")
+    assert late.status == 3, late.stdout
+    run_id = late.outputs["run-id"]
+    assert late.outputs["run-status"] == "Running" and "it was left running" in late.summary
+    assert emulator.count(method="DELETE", path_regex=r"/Execution$") == 0
+    environ = {**emulator.env}
+    runner = Runner({})
+    inputs = Inputs({key.replace("_", "-"): value for key, value in azure_step.inputs().items()})
+    settings = Settings.from_inputs(inputs, runner, environ)
+    backend = AzureMLBackend(settings, runner)
+    canceled = backend.cancel_pipeline_run(run_id, experiment_name="nightly")
+    assert canceled.status == "Canceled" and emulator.count(method="DELETE", path_regex=r"/Execution$") == 1
+    again = backend.cancel_pipeline_run(run_id, experiment_name="nightly")  # already over: nothing to do
+    assert again.status == "Canceled" and emulator.count(method="DELETE", path_regex=r"/Execution$") == 1
+    assert_only_azure(emulator)
+    assert_no_canary(emulator, *azure_step.results)

@@ -227,13 +227,27 @@ class PipelineVerbs:
         return [PipelineRun(id=r.id, pipeline_id="", experiment_name=experiment_name,
                             status=STATUSES.get(r.status, RUNNING)) for r in runs]
 
-    def get_step_logs(self: AzureMLBackend, run_id: str, step_name: str) -> str:
-        # The azureml backend has no experiment name here; step logs are read from the portal link instead.
-        return f"(step logs of {step_name} are in Azure ML Studio: open the run {run_id})"
+    def get_step_logs(self: AzureMLBackend, run_id: str, step_name: str, *, experiment_name: str = "") -> str:
+        run = self._sdk_run(run_id, experiment_name)
+        steps = self.call(f"Reading the steps of {run_id}", lambda: list(run.find_step_run(step_name)))
+        if not steps:
+            raise ResourceNotFound("run-id", f"Pipeline run '{run_id}' has no step '{step_name}'.",
+                                   fix="Its steps are listed in the run's summary.")
+        step = steps[0]
+        parts = []
+        for shown, read in (("stdout", step.get_stdout_log), ("stderr", step.get_stderr_log)):
+            text = str(self.call(f"Reading the {shown} of step {step_name}", read) or "")
+            if text.strip():
+                parts.append(f"=== {shown} ===\n{text.rstrip()}")
+        return self.runner.redact("\n".join(parts) or f"(step {step_name} wrote no output)")
 
-    def cancel_pipeline_run(self: AzureMLBackend, run_id: str) -> PipelineRun:
-        raise ServiceError("Cancelling a run on the azureml backend needs its experiment name.",
-                           fix="Cancel it in Azure ML Studio.")
+    def cancel_pipeline_run(self: AzureMLBackend, run_id: str, *, experiment_name: str = "") -> PipelineRun:
+        run = self._sdk_run(run_id, experiment_name)
+        current = self.get_pipeline_run(run_id, experiment_name=experiment_name)
+        if current.finished:
+            return current
+        self.call(f"Canceling run {run_id}", run.cancel)
+        return self.get_pipeline_run(run_id, experiment_name=experiment_name)
 
     def _not_found(self: AzureMLBackend, exc: BaseException, input_name: str, what: str) -> MlopsCiError:
         if sdk.http_status(exc) == 404 or "not found" in str(exc).lower():

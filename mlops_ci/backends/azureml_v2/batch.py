@@ -255,10 +255,10 @@ class BatchVerbs:
         return [self.get_pipeline_run(j.name) for j in jobs if not experiment_name or
                 j.experiment_name == experiment_name]
 
-    def get_step_logs(self: AzureMLV2Backend, run_id: str, step_name: str) -> str:
+    def get_step_logs(self: AzureMLV2Backend, run_id: str, step_name: str, *, experiment_name: str = "") -> str:
         return f"step {step_name} of job {run_id}: its logs (user_logs/std_log.txt) are in Azure ML studio."
 
-    def cancel_pipeline_run(self: AzureMLV2Backend, run_id: str) -> PipelineRun:
+    def cancel_pipeline_run(self: AzureMLV2Backend, run_id: str, *, experiment_name: str = "") -> PipelineRun:
         client = self.client
         self.call(f"Canceling job {run_id}", lambda: client.jobs.begin_cancel(run_id))
         return self.get_pipeline_run(run_id)

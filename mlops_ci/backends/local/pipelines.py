@@ -453,7 +453,7 @@ class LocalPipelines:
                 (experiment_name, experiment_name, limit))]
         return [self.get_pipeline_run(run_id) for run_id in ids]
 
-    def get_step_logs(self, run_id: str, step_name: str) -> str:
+    def get_step_logs(self, run_id: str, step_name: str, *, experiment_name: str = "") -> str:
         run = self.get_pipeline_run(run_id)
         if step_name not in {s.name for s in run.steps}:
             raise PipelineNotFound("step", f"Pipeline run '{run_id}' has no step '{step_name}'.",
@@ -466,7 +466,7 @@ class LocalPipelines:
         except FileNotFoundError:
             return ""
 
-    def cancel_pipeline_run(self, run_id: str) -> PipelineRun:
+    def cancel_pipeline_run(self, run_id: str, *, experiment_name: str = "") -> PipelineRun:
         from mlops_ci.backends.local import processes
 
         run = self.get_pipeline_run(run_id)
