@@ -749,9 +749,10 @@ def advance_job(emulator: AzureEmulator, job: dict[str, Any]) -> None:
         props["status"] = "Running"
     elif not job["hang"]:
         props["status"] = "Failed" if job["fail"] else "Completed"
-        for child in state.jobs.values():
-            if child.get("parent") == job["name"]:
-                child["properties"]["status"] = props["status"]
+        steps = [child for child in state.jobs.values() if child.get("parent") == job["name"]]
+        for i, child in enumerate(steps):  # a failed job: its last step failed, the ones before it completed
+            last = i == len(steps) - 1
+            child["properties"]["status"] = props["status"] if last else "Completed"
 
 
 def public_job(job: dict[str, Any]) -> dict[str, Any]:

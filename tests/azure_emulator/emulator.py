@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import arm, arm_v2, blob, login, modelmanagement, pipelines, scoring, scoring_v2, workspace_api
+from . import arm, arm_v2, blob, history_v2, login, modelmanagement, pipelines, scoring, scoring_v2, workspace_api
 from .ca import CertificateAuthority
 from .http import Request, Response, Router, error_response, json_response
 from .proxy import ProxyServer
@@ -118,7 +118,8 @@ class AzureEmulator:
         self._routers: dict[str, list[Router]] = {
             login.HOST: [login.build(self)],
             arm.HOST: [arm.build(self), arm_v2.build(self)],
-            self.api_host: [workspace_api.build(self), modelmanagement.build(self), pipelines.build(self)],
+            self.api_host: [workspace_api.build(self), modelmanagement.build(self), pipelines.build(self),
+                            history_v2.build(self)],
             self.blob_host: [blob.build(self)],
             arm_v2.SCHEMA_HOST: [arm_v2.build_schemas(self)],
         }

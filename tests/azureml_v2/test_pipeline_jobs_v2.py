@@ -86,6 +86,16 @@ def test_publish_a_v2_pipeline_job_then_trigger_it(v2_step: AzureStep) -> None:
     assert triggered.status == 0, triggered.stdout + triggered.stderr
     assert triggered.outputs["run-status"] == "Completed"
     assert emulator.v2.jobs[triggered.outputs["run-id"]]["properties"]["inputs"]["learning_rate"]["value"] == "0.3"
+    assert "::group::step prep: Completed" in triggered.stdout and "::group::step train: Completed" in triggered.stdout
+
+    # A failed job: each step's status, and the failing step's own log in its group and the summary.
+    emulator.fail("POST", r"^/jobs$", "run_failed", message="out of memory")
+    failed = v2_step.action("trigger-pipeline", endpoint_name="train-endpoint", experiment_name="nightly")
+    assert failed.status == 1, failed.stdout
+    assert "::group::step prep: Completed" in failed.stdout
+    train_log = failed.stdout.split("::group::step train: Failed", 1)[1].split("::endgroup::", 1)[0]
+    assert "RuntimeError: out of memory" in train_log and "Step train failed with exit code 1" in train_log
+    assert "step train failed" in failed.summary and "RuntimeError: out of memory" in failed.summary
     assert_only_azure(emulator, online_scoring_host(emulator, "train-endpoint"))
     assert_no_canary(emulator, *v2_step.results)
 

@@ -82,7 +82,11 @@ def test_a_failed_job_fails_the_step_and_a_hung_one_times_out_with_its_id(v2_ste
                             experiment_name="nightly")
     assert failed.status == 1, failed.stdout
     assert failed.outputs["run-status"] == "Failed" and failed.outputs["run-id"] in emulator.v2.jobs
-    assert "ended Failed: see the failed step in Azure ML studio: https://ml.azure.com/runs/" in failed.summary
+    # The steps (child jobs, from run history) with the failing step's own log, as v1 and local show them.
+    assert "| `train` | ❌ Failed |" in failed.summary and "step train failed" in failed.summary, failed.summary
+    assert "::group::step train: Failed" in failed.stdout
+    assert "RuntimeError: train.py exited with code 1" in failed.stdout.split("::group::step train: Failed", 1)[1]
+    assert "RuntimeError: train.py exited with code 1" in failed.summary
     emulator.fail("POST", r"^/jobs$", "operation_hangs")
     hung = v2_step.action("trigger-pipeline", endpoint_name="train-endpoint", experiment_name="nightly",
                           timeout_minutes="0.02")

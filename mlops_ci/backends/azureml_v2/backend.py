@@ -56,6 +56,7 @@ class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
         self._credential: Any = None
         self._client: Any = None
         self._location = ""
+        self._step_ids: dict[str, str] = {}  # a pipeline job's step name → child job name, from its last listing
 
     # -- signing in and the client, once per step ---------------------------------------------------------------
     @property

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_ci.backends.azureml_v2.pipelines import _component_name, component_dict
-from mlops_ci.domain import CANCELED, COMPLETED, FAILED, NOT_STARTED, RUNNING, PipelineRun, PublishedPipeline
+from mlops_ci.domain import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    NOT_STARTED,
+    RUNNING,
+    PipelineRun,
+    PublishedPipeline,
+    StepRun,
+)
 from mlops_ci.errors import InputError, ResourceNotFound
 
 if TYPE_CHECKING:
@@ -27,6 +36,8 @@ STATUSES = {"NotStarted": NOT_STARTED, "Queued": NOT_STARTED, "Preparing": NOT_S
             "Completed": COMPLETED, "Finished": COMPLETED, "Failed": FAILED, "NotResponding": FAILED,
             "Canceled": CANCELED}
 DEPLOYMENT_NAME = re.compile(r"[^A-Za-z0-9-]+")
+MAX_LOG_FILES = 5
+MAX_LOG_CHARS = 200_000  # the end of a long log is where a failure is
 
 
 def _deployment_name(name: str, version: str) -> str:
@@ -238,16 +249,28 @@ class BatchVerbs:
             raise ResourceNotFound("run-id", f"Job '{run_id}' does not exist in workspace "
                                    f"{self.ref.workspace_name}.", fix="Use the run-id output of trigger-pipeline.") \
                 from exc
-        # The steps' child jobs are listed by run history (another host and API), not read here: the job's status
-        # and its studio page say what the step needs; the child jobs are one click away.
         created = getattr(job.creation_context, "created_at", None)
+        status = STATUSES.get(_text(job.status), RUNNING)
+        # The steps (child jobs, from run history) are read once the job has ended: one listing, not one per poll.
+        steps = self._steps(job.name) if status in (COMPLETED, FAILED, CANCELED) else ()
+        failing = [s.name for s in steps if s.status == FAILED]
+        error = ""
+        if status == FAILED:
+            error = (f"step {', '.join(failing)} failed (its log is in the step's group)" if failing else
+                     f"see the failed step in Azure ML studio: {job.studio_url or job.name}")
         return PipelineRun(
             id=job.name, pipeline_id=str((job.properties or {}).get("azureml.batchDeployment", "")),
-            experiment_name=job.experiment_name or experiment_name,
-            status=STATUSES.get(_text(job.status), RUNNING), url=job.studio_url or "",
+            experiment_name=job.experiment_name or experiment_name, status=status, url=job.studio_url or "",
             created_at=created.isoformat() if created else "", description=job.description or "",
-            tags=dict(job.tags or {}), error="" if _text(job.status) != "Failed" else
-            f"see the failed step in Azure ML studio: {job.studio_url or job.name}")
+            tags=dict(job.tags or {}), steps=steps, error=error)
+
+    def _steps(self: AzureMLV2Backend, run_id: str) -> tuple[StepRun, ...]:
+        client = self.client
+        children = self.call(f"Listing the steps of job {run_id}",
+                             lambda: [c for c in client.jobs.list(parent_job_name=run_id) if c is not None])
+        self._step_ids = {c.display_name or c.name: c.name for c in children}
+        return tuple(StepRun(id=c.name, name=c.display_name or c.name, status=STATUSES.get(_text(c.status), RUNNING))
+                     for c in children)
 
     def list_pipeline_runs(self: AzureMLV2Backend, *, experiment_name: str = "", limit: int = 50) -> list[PipelineRun]:
         client = self.client
@@ -256,7 +279,29 @@ class BatchVerbs:
                 j.experiment_name == experiment_name]
 
     def get_step_logs(self: AzureMLV2Backend, run_id: str, step_name: str, *, experiment_name: str = "") -> str:
-        return f"step {step_name} of job {run_id}: its logs (user_logs/std_log.txt) are in Azure ML studio."
+        """The step's user logs, from the SAS URLs run history gives for its child job."""
+        import requests
+
+        client = self.client
+        if step_name not in self._step_ids:
+            self._steps(run_id)
+        step_ids = self._step_ids
+        if step_name not in step_ids:
+            return f"(job {run_id} has no step {step_name})"
+        # The SDK's own log reader (jobs.stream) reads these RunDetails.log_files, but prints to the console.
+        details = self.call(f"Reading the log files of step {step_name}",
+                            lambda: client.jobs._runs_operations.get_run_details(step_ids[step_name]))
+        files = dict(details.log_files or {})
+        names = [n for n in sorted(files) if n.startswith("user_logs/")] or sorted(files)
+        parts = []
+        for name in names[:MAX_LOG_FILES]:
+            def download(url: str = files[name]) -> str:
+                reply = requests.get(url, timeout=60)
+                reply.raise_for_status()
+                return reply.text
+            text = self.call(f"Downloading {name} of step {step_name}", download)
+            parts.append(f"== {name}\n{text[-MAX_LOG_CHARS:]}")
+        return "\n".join(parts) or f"(step {step_name} wrote no log files)"
 
     def cancel_pipeline_run(self: AzureMLV2Backend, run_id: str, *, experiment_name: str = "") -> PipelineRun:
         client = self.client
