@@ -71,7 +71,8 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("dataset-tags", "register-dataset: tags, as a YAML/JSON mapping or `key=value` lines."),
     # publish-pipeline, trigger-pipeline
     InputSpec("pipeline-yaml", "publish-pipeline: an Azure ML v1 pipeline YAML (the `Pipeline.load_yaml` format) "
-              "whose PythonScriptStep steps are published; paths in it are relative to the working directory."),
+              "whose PythonScriptStep steps are published, paths in it relative to the working directory; or, "
+              "with azureml-sdk v2, a v2 pipeline job YAML (paths relative to the file)."),
     InputSpec("run-id", "publish-pipeline: publish the pipeline of this earlier pipeline run instead of "
               "pipeline-yaml (with experiment-name)."),
     InputSpec("experiment-name", "publish-pipeline: the experiment of run-id. trigger-pipeline: the experiment the "
