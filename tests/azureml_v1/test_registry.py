@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.azureml_v1.conftest import AzureStep, assert_no_canary, assert_only_azure
+from mlops_ci.runner import parse_output_file
+from tests.azureml_v1.conftest import FAST, AzureStep, assert_no_canary, assert_only_azure
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
@@ -83,3 +89,32 @@ def test_register_dataset_by_url_is_a_reference(azure_step: AzureStep) -> None:
     assert "example.org" not in azure_step.emulator.hosts()  # a reference is never downloaded
     again = azure_step.action("register-dataset", dataset_path=url, dataset_name="wine-ref", dataset_type="file")
     assert again.outputs["dataset-reused"] == "true"
+
+
+def test_entrypoint_registers_on_azureml_as_the_container_does(azure_step: AzureStep, model_path: Path,
+                                                              tmp_path: Path) -> None:
+    """The real command in its own process: INPUT_* variables, the runner's files, the emulator's proxy and CA."""
+    emulator = azure_step.emulator
+    out, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    out.touch()
+    summary.touch()
+    env = {"PATH": os.environ.get("PATH", ""), **emulator.env, **FAST, "GITHUB_ACTIONS": "true",
+           "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
+           "INPUT_TASK": "register-model", "INPUT_BACKEND": "azureml",
+           "INPUT_AZURE-CREDENTIALS": azure_step.credentials, "INPUT_WORKSPACE-NAME": emulator.workspace_name,
+           "INPUT_RESOURCE-GROUP": emulator.resource_group, "INPUT_MODEL-PATH": str(model_path),
+           "INPUT_MODEL-NAME": "wine", "INPUT_FORCE-NEW-VERSION": "false"}
+    proc = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=model_path.parents[1], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = parse_output_file(out.read_text(encoding="utf-8"))
+    assert (outputs["backend"], outputs["model-id"], outputs["model-reused"]) == ("azureml", "wine:1", "false")
+    assert emulator.state.models["wine:1"]["kvTags"]["mlops-ci.sha256"] == outputs["model-sha256"]
+    secret = emulator.client_secret
+    masks = [line for line in proc.stdout.splitlines() if line.startswith("::add-mask::")]
+    assert any(secret in line for line in masks), "the secret was never masked"
+    leaks = [line[:80] for line in proc.stdout.splitlines() if secret in line and not line.startswith("::add-mask::")]
+    assert not leaks and secret not in proc.stderr
+    assert secret not in out.read_text(encoding="utf-8") and secret not in summary.read_text(encoding="utf-8")
+    assert "mlops-ci `register-model`" in summary.read_text(encoding="utf-8")
+    assert_only_azure(emulator)
