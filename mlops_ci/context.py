@@ -37,9 +37,12 @@ class Settings:
     azureml_sdk: str = "v1"  # which adapter backs `azureml`: SDK v1 (azureml-core) or v2 (azure-ai-ml)
     # The step's environment (OIDC request URL, tuning variables): backends read it here, never os.environ.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # time.monotonic() by which the step must be done: timeout-minutes from the start, for every wait of the step.
+    deadline: float | None = None
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, runner: Runner, environ: Mapping[str, str]) -> Settings:
+        deadline = time.monotonic() + inputs.number("timeout-minutes", minimum=0.001) * 60
         credentials = parse_credentials(inputs, runner)
         workspace = parse_workspace(inputs, credentials)
         backend = inputs.raw("backend")
@@ -73,7 +76,8 @@ class Settings:
             runner.warning(f"Input 'azureml-sdk' is {sdk}, but the backend is {backend}: it is not used.",
                            title="mlops-ci backend")
         return cls(backend=backend, workspace_dir=workspace_dir, credentials=credentials, workspace=workspace,
-                   github=GithubEvent.from_environ(environ), environ=environ, azureml_sdk=sdk)
+                   github=GithubEvent.from_environ(environ), environ=environ, azureml_sdk=sdk,
+                   deadline=deadline)
 
 
 @dataclass

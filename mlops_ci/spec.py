@@ -112,7 +112,8 @@ TASK_INPUTS: tuple[InputSpec, ...] = (
     InputSpec("source-service", "promote-aks: promote exactly the models and inference configuration of this "
               "service (typically the tested ACI one) instead of model and inference-config."),
     InputSpec("timeout-minutes", "deploy-aci, promote-aks, smoke-test, delete-service, trigger-pipeline (with "
-              "wait): the longest the task waits.", default="10"),
+              "wait): the longest the task waits. On Azure it also bounds every retry of every task's calls.",
+              default="10"),
     InputSpec("instance-type", "deploy-aci, promote-aks with azureml-sdk v2: the VM size of a managed online "
               "deployment (deploy-aci; empty: chosen from the deployment config's cpu and memoryInGB, "
               "Standard_DS3_v2 at least) or the instance type of a Kubernetes one (promote-aks; empty: the "

@@ -76,3 +76,14 @@ def test_v2_signs_in_with_github_oidc(v2_step: AzureStep, oidc_service: FakeOidc
     assert emulator.federated_assertion not in result.everything().replace(
         f"::add-mask::{emulator.federated_assertion}", "")
     assert_only_azure(emulator)
+
+
+def test_timeout_minutes_bounds_the_retries_of_a_call_without_its_own_deadline(any_sdk_step: AzureStep) -> None:
+    method, path, what = LOOKUP[sdk_of(any_sdk_step)]
+    any_sdk_step.emulator.fail(method, path, 503, times=1000)
+    # 2 s back-off doubling, 20 attempts allowed: only the step's 6 s (timeout-minutes 0.1) can stop it early.
+    result = any_sdk_step.action("delete-service", service_name="gone", timeout_minutes="0.1",
+                                 env={"MLOPS_CI_RETRY_BASE_SECONDS": "2", "MLOPS_CI_RETRY_ATTEMPTS": "20"})
+    assert result.status == 3, result.stdout
+    assert f"{what} was still failing (HTTP 503) when its time ran out" in result.stdout
+    assert "attempt 2: HTTP 503" in result.summary

@@ -72,9 +72,11 @@ class Retrier:
     """Runs one SDK call until it succeeds, fails for good, runs out of attempts, or reaches its deadline."""
 
     def __init__(self, runner: Runner, policy: RetryPolicy, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, step_deadline: float | None = None) -> None:
         self.runner = runner
         self.policy = policy
+        # The step's timeout-minutes bounds every retry, also those of calls that pass no deadline of their own.
+        self.step_deadline = step_deadline
         self.clock = clock
         self.sleep = sleep
         self.waited = 0.0  # total seconds spent waiting, for the benchmark and the logs
@@ -82,6 +84,8 @@ class Retrier:
     def call(self, what: str, fn: Callable[[], T], *, deadline: float | None = None) -> T:
         started = self.clock()
         limit = deadline if deadline is not None else started + self.policy.budget_seconds
+        if self.step_deadline is not None:
+            limit = min(limit, self.step_deadline)
         history: list[str] = []
         attempt = 0
         while True:

@@ -41,7 +41,7 @@ class AzureMLBackend(ModelVerbs, DatasetVerbs, ServiceVerbs, PipelineVerbs):
         self.runner = runner
         self.environ = settings.environ
         self.policy = RetryPolicy.from_environ(self.environ)
-        self.retrier = Retrier(runner, self.policy)
+        self.retrier = Retrier(runner, self.policy, step_deadline=settings.deadline)
         self._auth: Any = None
         self._workspace: Any = None
         self.started = time.monotonic()

@@ -52,7 +52,7 @@ class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
         self.runner = runner
         self.environ = settings.environ
         self.policy = RetryPolicy.from_environ(self.environ)
-        self.retrier = Retrier(runner, self.policy)
+        self.retrier = Retrier(runner, self.policy, step_deadline=settings.deadline)
         self._credential: Any = None
         self._client: Any = None
         self._location = ""
