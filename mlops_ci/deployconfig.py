@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,14 @@ class InferenceConfig:
         data = asdict(self)
         data["source_directory"] = str(self.source_directory)
         return data
+
+    def portable(self) -> InferenceConfig:
+        """The source directory relative to the working directory when it is inside it, so a later job can find it."""
+        try:
+            relative = self.source_directory.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return self
+        return replace(self, source_directory=relative)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:

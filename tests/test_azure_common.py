@@ -30,12 +30,12 @@ def test_importing_imports_no_sdk(module: str, loaded: str) -> None:
 
 
 def test_the_backends_share_one_retry_and_one_digest() -> None:
-    from mlops_ci.backends.azure_common import digests, retry
+    from mlops_ci.backends.azure_common import base, digests
     from mlops_ci.backends.azureml_v1 import backend as v1
     from mlops_ci.backends.azureml_v1 import models as v1_models
     from mlops_ci.backends.azureml_v2 import assets as v2_assets
     from mlops_ci.backends.azureml_v2 import backend as v2
 
-    assert v1.Retrier is v2.Retrier is retry.Retrier
+    assert issubclass(v1.AzureMLBackend, base.AzureBackendBase) and issubclass(v2.AzureMLV2Backend, base.AzureBackendBase)
     assert v1_models.digest_of is v2_assets.digest_of is digests.digest_of
     assert v1_models.SHA_TAG == v2_assets.SHA_TAG == "mlops-ci.sha256"

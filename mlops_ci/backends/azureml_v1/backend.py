@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlops_ci.backends.azure_common.retry import Retrier, RetryPolicy
+from mlops_ci.backends.azure_common.base import AzureBackendBase
 from mlops_ci.backends.azureml_v1 import auth as _auth
 from mlops_ci.backends.azureml_v1 import sdk
 from mlops_ci.backends.azureml_v1.datasets import DatasetVerbs
 from mlops_ci.backends.azureml_v1.models import ModelVerbs
 from mlops_ci.backends.azureml_v1.pipelines import PipelineVerbs
 from mlops_ci.backends.azureml_v1.services import ServiceVerbs
-from mlops_ci.errors import InputError, MlopsCiError, ServiceError
+from mlops_ci.errors import MlopsCiError, ServiceError
 
 if TYPE_CHECKING:
     from mlops_ci.context import Settings
@@ -28,20 +28,10 @@ def open_azureml_backend(settings: Settings, runner: Runner) -> AzureMLBackend:
     return AzureMLBackend(settings, runner)
 
 
-class AzureMLBackend(ModelVerbs, DatasetVerbs, ServiceVerbs, PipelineVerbs):
-    name = "azureml"
+class AzureMLBackend(AzureBackendBase, ModelVerbs, DatasetVerbs, ServiceVerbs, PipelineVerbs):
 
     def __init__(self, settings: Settings, runner: Runner) -> None:
-        if settings.credentials is None or settings.workspace is None:
-            raise InputError("azure-credentials", "The azureml backend needs Azure credentials and a workspace.",
-                             fix="Set azure-credentials and workspace-name with resource-group.")
-        self.settings = settings
-        self.credentials = settings.credentials
-        self.ref = settings.workspace
-        self.runner = runner
-        self.environ = settings.environ
-        self.policy = RetryPolicy.from_environ(self.environ)
-        self.retrier = Retrier(runner, self.policy, step_deadline=settings.deadline)
+        super().__init__(settings, runner)
         self._auth: Any = None
         self._workspace: Any = None
         self.started = time.monotonic()

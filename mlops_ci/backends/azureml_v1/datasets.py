@@ -7,16 +7,14 @@ is unchanged, so versioning by content is decided here, with the content's sha25
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.backends.azure_common.digests import SHA_TAG, digest_of
+from mlops_ci.backends.azure_common.digests import SHA_TAG, dataset_content
 from mlops_ci.backends.azureml_v1 import sdk
 from mlops_ci.domain import DatasetRegistration, RegisteredDataset
 from mlops_ci.errors import ResourceNotFound
-from mlops_ci.tabular import columns_of
 
 if TYPE_CHECKING:
     from mlops_ci.backends.azureml_v1.backend import AzureMLBackend
@@ -58,23 +56,14 @@ class DatasetVerbs:
         from azureml._restclient.artifacts_client import ArtifactsClient
         from azureml._restclient.models import DataPathDto, DatasetDefinitionDto, DatasetDto
 
-        columns: tuple[str, ...] = ()
-        files: tuple[str, ...] = ()
-        size = 0
-        if request.path is not None:
-            digest = digest_of("dataset-path", request.path)
-            if request.dataset_type == "tabular":
-                columns = columns_of("dataset-path", [(e.path, e.source) for e in digest.entries])
-            sha, files, size = digest.sha256, tuple(e.path for e in digest.entries), digest.size
-        else:
-            sha = hashlib.sha256(f"{request.dataset_type}\n{request.url}".encode()).hexdigest()
+        sha, files, size, columns, digest = dataset_content(request)
         latest = self._latest_dataset(request.name)
         if latest is not None and (latest.tags or {}).get(SHA_TAG) == sha \
                 and (latest.dataset_type or "").lower() == request.dataset_type:
             return self._to_dataset(latest, reused=True, files=files, columns=columns, size=size)
         ws = self.workspace
         ref = self.ref
-        if request.path is not None:
+        if request.path is not None and digest is not None:
             # One container per content: a retried upload overwrites the same names.
             container = f"mlops-ci-{sha[:32]}"
             names = [e.path for e in digest.entries]

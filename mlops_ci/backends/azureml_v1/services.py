@@ -75,7 +75,7 @@ def _config_kwargs(spec: ServiceSpec) -> dict[str, Any]:
         "cpu_cores": d.cpu, "memory_gb": d.memory_gb, "enable_app_insights": d.app_insights_enabled,
         "auth_enabled": d.auth_enabled and not d.token_auth_enabled,
         "primary_key": d.primary_key or None, "secondary_key": d.secondary_key or None,
-        "properties": {INFERENCE_PROPERTY: json.dumps(_portable(spec.inference).to_dict(), sort_keys=True),
+        "properties": {INFERENCE_PROPERTY: json.dumps(spec.inference.portable().to_dict(), sort_keys=True),
                        DEPLOYMENT_PROPERTY: json.dumps(d.to_dict(), sort_keys=True)},
     }
     if d.compute_type == "AKS":
@@ -84,18 +84,6 @@ def _config_kwargs(spec: ServiceSpec) -> dict[str, Any]:
                       num_replicas=None if d.autoscale_enabled else d.num_replicas,
                       scoring_timeout_ms=d.scoring_timeout_ms, token_auth_enabled=d.token_auth_enabled)
     return {k: v for k, v in kwargs.items() if v is not None}
-
-
-def _portable(inference: InferenceConfig) -> InferenceConfig:
-    """The source directory relative to the working directory when it is inside it, so a later job can find it."""
-    try:
-        relative = inference.source_directory.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return inference
-    return InferenceConfig(entry_script=inference.entry_script, source_directory=relative,
-                           environment_name=inference.environment_name,
-                           environment_variables=dict(inference.environment_variables),
-                           pip_packages=inference.pip_packages, conda_packages=inference.conda_packages)
 
 
 def _aci_not_updatable(spec: ServiceSpec, previous: dict[str, Any]) -> tuple[str, ...]:

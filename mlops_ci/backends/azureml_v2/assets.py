@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.backends.azure_common.digests import SHA_TAG, digest_of
+from mlops_ci.backends.azure_common.digests import SHA_TAG, dataset_content, digest_of
 from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
 from mlops_ci.errors import ResourceNotFound
-from mlops_ci.tabular import columns_of
 
 if TYPE_CHECKING:
     from mlops_ci.backends.azureml_v2.backend import AzureMLV2Backend
@@ -135,16 +133,7 @@ class AssetVerbs:
     def register_dataset(self: AzureMLV2Backend, request: DatasetRegistration) -> RegisteredDataset:
         from azure.ai.ml.entities import Data
 
-        columns: tuple[str, ...] = ()
-        files: tuple[str, ...] = ()
-        size = 0
-        if request.path is not None:
-            digest = digest_of("dataset-path", request.path)
-            if request.dataset_type == "tabular":
-                columns = columns_of("dataset-path", [(e.path, e.source) for e in digest.entries])
-            sha, files, size = digest.sha256, tuple(e.path for e in digest.entries), digest.size
-        else:
-            sha = hashlib.sha256(f"{request.dataset_type}\n{request.url}".encode()).hexdigest()
+        sha, files, size, columns, _ = dataset_content(request)
         client = self.client
         latest = self._latest(client.data, "data asset", request.name)
         if latest is not None and (latest.tags or {}).get(SHA_TAG) == sha and \

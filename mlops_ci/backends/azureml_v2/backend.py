@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_ci.backends.azure_common import http_errors as errors_of
 from mlops_ci.backends.azure_common import signin
-from mlops_ci.backends.azure_common.retry import Retrier, RetryPolicy
+from mlops_ci.backends.azure_common.base import AzureBackendBase
 from mlops_ci.backends.azureml_v2.assets import AssetVerbs
 from mlops_ci.backends.azureml_v2.batch import BatchVerbs
 from mlops_ci.backends.azureml_v2.endpoints import EndpointVerbs
@@ -38,21 +38,11 @@ def open_azureml_backend(settings: Settings, runner: Runner) -> AzureMLV2Backend
     return AzureMLV2Backend(settings, runner)
 
 
-class AzureMLV2Backend(AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
-    name = "azureml"
+class AzureMLV2Backend(AzureBackendBase, AssetVerbs, EndpointVerbs, BatchVerbs, PipelineJobVerbs):
     sdk = "v2"
 
     def __init__(self, settings: Settings, runner: Runner) -> None:
-        if settings.credentials is None or settings.workspace is None:
-            raise InputError("azure-credentials", "The azureml backend needs Azure credentials and a workspace.",
-                             fix="Set azure-credentials and workspace-name with resource-group.")
-        self.settings = settings
-        self.credentials = settings.credentials
-        self.ref = settings.workspace
-        self.runner = runner
-        self.environ = settings.environ
-        self.policy = RetryPolicy.from_environ(self.environ)
-        self.retrier = Retrier(runner, self.policy, step_deadline=settings.deadline)
+        super().__init__(settings, runner)
         self._credential: Any = None
         self._client: Any = None
         self._location = ""

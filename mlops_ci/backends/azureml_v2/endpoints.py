@@ -230,7 +230,7 @@ class EndpointVerbs:
 
         client = self.client
         name = spec.name
-        properties = {INFERENCE_PROPERTY: json.dumps(_portable(spec.inference).to_dict(), sort_keys=True),
+        properties = {INFERENCE_PROPERTY: json.dumps(spec.inference.portable().to_dict(), sort_keys=True),
                       DEPLOYMENT_PROPERTY: json.dumps(spec.deployment.to_dict(), sort_keys=True)}
         endpoint = existing
         if endpoint is None:
@@ -338,15 +338,3 @@ class EndpointVerbs:
         poller = self.call(f"Deleting online endpoint {name}", lambda: client.online_endpoints.begin_delete(name))
         self.wait(poller, f"Deletion of endpoint {name}", deadline)
         return True
-
-
-def _portable(inference: InferenceConfig) -> InferenceConfig:
-    """The source directory relative to the working directory when it is inside it, so a later job can find it."""
-    try:
-        relative = inference.source_directory.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return inference
-    return InferenceConfig(entry_script=inference.entry_script, source_directory=relative,
-                           environment_name=inference.environment_name,
-                           environment_variables=dict(inference.environment_variables),
-                           pip_packages=inference.pip_packages, conda_packages=inference.conda_packages)
