@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_ci.errors import InputError
+from mlops_ci.errors import InputError, ServiceError
 
 CHUNK = 1 << 20
 
@@ -64,3 +64,18 @@ def files_of(input_name: str, root: Path) -> list[tuple[str, Path]]:
         raise InputError(input_name, f"Input '{input_name}' names the folder '{root.name}', which holds no files.",
                          fix="Point it at the file or the folder that holds the model's files.")
     return found
+
+
+def digest_of(input_name: str, root: Path) -> Digest:
+    """Hash every file once; remember each file's size and mtime so a change during the copy is caught."""
+    entries = []
+    for relpath, path in files_of(input_name, root):
+        before = path.stat()
+        entries.append(FileEntry(relpath, sha256_file(path), before.st_size, path, before.st_mtime_ns))
+        after = path.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            raise ServiceError(f"'{relpath}' changed while it was being read.",
+                               fix="Register it again once nothing writes to it.")
+    if root.is_file():
+        return Digest(entries[0].sha256, tuple(entries))
+    return Digest(listing_sha256(tuple(entries), root.name), tuple(entries))

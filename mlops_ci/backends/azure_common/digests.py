@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import NamedTuple
 
-from mlops_ci.content import Digest, FileEntry, files_of, listing_sha256, sha256_file
+from mlops_ci.content import Digest, digest_of
 from mlops_ci.domain import DatasetRegistration
 from mlops_ci.tabular import columns_of
 
 SHA_TAG = "mlops-ci.sha256"
-
-
-def digest_of(input_name: str, root: Path) -> Digest:
-    entries = []
-    for relpath, path in files_of(input_name, root):
-        stat = path.stat()
-        entries.append(FileEntry(relpath, sha256_file(path), stat.st_size, path, stat.st_mtime_ns))
-    if root.is_file():
-        return Digest(entries[0].sha256, tuple(entries))
-    return Digest(listing_sha256(tuple(entries), root.name), tuple(entries))
 
 
 class DatasetContent(NamedTuple):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from mlops_ci.backends.local.pipelines import LocalPipelines
 from mlops_ci.backends.local.services import LocalServices
 from mlops_ci.backends.local.workspace import LocalWorkspace
-from mlops_ci.content import Digest, FileEntry, files_of, listing_sha256, sha256_file
+from mlops_ci.content import Digest, FileEntry, digest_of, files_of
 from mlops_ci.domain import DatasetRegistration, ModelRegistration, RegisteredDataset, RegisteredModel
 from mlops_ci.errors import InputError, ServiceError
 from mlops_ci.tabular import columns_of
@@ -27,21 +27,6 @@ def open_local_backend(settings: Settings, runner: Runner) -> LocalBackend:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def digest_of(input_name: str, root: Path) -> Digest:
-    """Hash every file once; remember each file's size and mtime so a change during the copy is caught."""
-    entries = []
-    for relpath, path in files_of(input_name, root):
-        before = path.stat()
-        entries.append(FileEntry(relpath, sha256_file(path), before.st_size, path, before.st_mtime_ns))
-        after = path.stat()
-        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-            raise ServiceError(f"'{relpath}' changed while it was being read.",
-                               fix="Register it again once nothing writes to it.")
-    if root.is_file():
-        return Digest(entries[0].sha256, tuple(entries))
-    return Digest(listing_sha256(tuple(entries), root.name), tuple(entries))
 
 
 class LocalBackend(LocalServices, LocalPipelines):
