@@ -79,3 +79,38 @@ def model_path(tmp_path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"onnx-bytes-v1" * 100)
     return path
+
+
+SCORE_PY = """\
+import json, os
+
+def init():
+    global factor
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "factor.txt")) as handle:
+        factor = float(handle.read())
+
+def run(raw):
+    return {"result": [row[0] * factor for row in json.loads(raw)["data"]]}
+"""
+
+
+def make_scoring_project(step: AzureStep) -> Path:
+    """score.py, an inference config and a sample in the working directory; model `factor` 1 (×2) and 2 (×3)."""
+    root = Path.cwd()
+    (root / "src").mkdir()
+    (root / "src" / "score.py").write_text(SCORE_PY)
+    (root / "inferenceconfig.json").write_text(json.dumps({"entryScript": "score.py", "sourceDirectory": "src"}))
+    (root / "sample.json").write_text(json.dumps({"data": [[1.0]]}))
+    (root / "models").mkdir()
+    for version in ("2", "3"):
+        (root / "models" / "factor.txt").write_text(version)
+        result = step.action("register-model", model_path="models/factor.txt", model_name="factor",
+                             force_new_version="true")
+        assert result.status == 0, result.stdout + result.stderr
+    return root
+
+
+def deploy(step: AzureStep, task: str = "deploy-aci", **inputs: str) -> StepResult:
+    values = {"model": "factor:1", "service_name": "wine-test", "inference_config": "inferenceconfig.json",
+              "sample_request": "sample.json", **inputs}
+    return step.action(task, **values)

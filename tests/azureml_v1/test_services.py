@@ -7,47 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.azureml_v1.conftest import AzureStep, assert_no_canary, assert_only_azure
+from tests.azureml_v1.conftest import AzureStep, assert_no_canary, assert_only_azure, deploy, make_scoring_project
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
-SCORE_PY = """\
-import json, os
-
-def init():
-    global factor
-    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "factor.txt")) as handle:
-        factor = float(handle.read())
-
-def run(raw):
-    return {"result": [row[0] * factor for row in json.loads(raw)["data"]]}
-"""
 ACI_HOST = "{name}.westeurope.azurecontainer.io"
 
 
 @pytest.fixture
 def project(azure_step: AzureStep) -> Path:
-    root = Path.cwd()
-    (root / "src").mkdir()
-    (root / "src" / "score.py").write_text(SCORE_PY)
-    (root / "inferenceconfig.json").write_text(json.dumps({"entryScript": "score.py", "sourceDirectory": "src"}))
-    (root / "sample.json").write_text(json.dumps({"data": [[1.0]]}))
-    (root / "models").mkdir()
-    for version in ("2", "3"):
-        (root / "models" / "factor.txt").write_text(version)
-        result = azure_step.action("register-model", model_path="models/factor.txt", model_name="factor",
-                                   force_new_version="true")
-        assert result.status == 0, result.stdout + result.stderr
-    return root
-
-
-def deploy(azure_step: AzureStep, task: str = "deploy-aci", **inputs: str):
-    values = {"model": "factor:1", "service_name": "wine-test", "inference_config": "inferenceconfig.json",
-              "sample_request": "sample.json", **inputs}
-    return azure_step.action(task, **values)
+    return make_scoring_project(azure_step)
 
 
 def test_deploy_aci_smoke_logs_delete(azure_step: AzureStep, project: Path) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.azure_emulator.arm_v2 import add_kubernetes_compute
-from tests.azureml_v1.conftest import AzureStep, assert_no_canary, assert_only_azure
-from tests.azureml_v1.test_services import SCORE_PY
+from tests.azureml_v1.conftest import AzureStep, assert_no_canary, assert_only_azure, deploy, make_scoring_project
 from tests.azureml_v2.conftest import SDK_WARNINGS
 
 pytestmark = SDK_WARNINGS
@@ -19,24 +18,7 @@ K8S_HOST = "aks-prod.westeurope.cloudapp.azure.com"
 
 @pytest.fixture
 def project(v2_step: AzureStep) -> Path:
-    root = Path.cwd()
-    (root / "src").mkdir()
-    (root / "src" / "score.py").write_text(SCORE_PY)
-    (root / "inferenceconfig.json").write_text(json.dumps({"entryScript": "score.py", "sourceDirectory": "src"}))
-    (root / "sample.json").write_text(json.dumps({"data": [[1.0]]}))
-    (root / "models").mkdir()
-    for version in ("2", "3"):
-        (root / "models" / "factor.txt").write_text(version)
-        result = v2_step.action("register-model", model_path="models/factor.txt", model_name="factor",
-                                force_new_version="true")
-        assert result.status == 0, result.stdout + result.stderr
-    return root
-
-
-def deploy(step: AzureStep, task: str = "deploy-aci", **inputs: str):
-    values = {"model": "factor:1", "service_name": "wine-test", "inference_config": "inferenceconfig.json",
-              "sample_request": "sample.json", **inputs}
-    return step.action(task, **values)
+    return make_scoring_project(v2_step)
 
 
 def test_deploy_aci_on_a_managed_endpoint_smoke_logs_delete(v2_step: AzureStep, project: Path) -> None:
